@@ -1,0 +1,362 @@
+"""From a validated `Network` to the indexed frames the model is built from.
+
+Everything the formulation needs is computed here once, with pandas merges and group-bys:
+which decisions exist (sparse index sets), what each unit of each decision costs per scenario,
+and the lookups that tie the families together (which purchases arrive where and when, which
+shipments serve which demand). Model code reads these frames and never sees raw tables.
+
+Periods are positions 0..T-1 in `settings.periods`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.schema import ANY, Network
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class PreparedNetwork:
+    """The indexed frames of one instance (see the module docstring)."""
+
+    network: Network
+    periods: list[str]
+    scenarios: list[str]
+    probability: dict[str, float]
+    discount: np.ndarray
+    commit_periods: int
+    unmet_penalty: float | None
+    sites: pd.DataFrame
+    """index site: country, status, first_period (first period it can operate), closing_cost."""
+    tiers: pd.DataFrame
+    """site, tier, capacity_hours, opening_cost, fixed_cost_per_period, status."""
+    openings: pd.DataFrame
+    """Possible starts of candidate sites: site, tier, period, opening_cost."""
+    closings: pd.DataFrame
+    """Possible closings of existing sites: site, period, closing_cost."""
+    operating: pd.DataFrame
+    """(site, tier, period) at which a tier may be operating, with capacity and fixed cost."""
+    products: pd.DataFrame
+    components: pd.DataFrame
+    bom: pd.DataFrame
+    purchases: pd.DataFrame
+    """Possible purchases: offer, site, period (ordered), arrival, component, supplier,
+    origin_country, unit_price, transport_cost_per_unit."""
+    purchase_tariffs: pd.DataFrame
+    """offer, site, period, scenario, rate (at the arrival period), tariff_per_unit."""
+    production: pd.DataFrame
+    """Possible production: site, product, period, assembly_hours, cost_per_unit."""
+    shipments: pd.DataFrame
+    """Possible shipments: site, customer, product, period (departure), arrival,
+    transport_cost_per_unit."""
+    shipment_tariffs: pd.DataFrame
+    """site, customer, product, period, scenario, rate, tariff_per_unit."""
+    demand: pd.DataFrame
+    """customer, product, period, scenario, quantity (every scenario spelt out)."""
+    component_stock: pd.DataFrame
+    """(site, component, period) where components may be held."""
+    product_stock: pd.DataFrame
+    """(site, product, period) where products may be held."""
+    single_source: pd.DataFrame
+    """(site, customer, product) assignments for single-sourced customers."""
+    offers: pd.DataFrame
+    """index offer: supplier, component, origin_country, capacity_per_period,
+    qualification_cost, needs_qualification."""
+    policies: pd.DataFrame
+    lookups: Lookups = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Group-bys done once so that each constraint reads its terms by key."""
+
+    arrivals: dict[tuple[str, str, int], list[tuple[str, int]]]
+    """(site, component, arrival) -> [(offer, order period)]"""
+    component_use: dict[str, list[tuple[str, float]]]
+    """component -> [(product, quantity per unit)]"""
+    product_components: dict[str, list[tuple[str, float]]]
+    """product -> [(component, quantity per unit)]"""
+    departures: dict[tuple[str, str, int], list[tuple[str, int]]]
+    """(site, product, period) -> [(customer, arrival)] shipments leaving"""
+    deliveries: dict[tuple[str, str, int], list[tuple[str, int]]]
+    """(customer, product, arrival) -> [(site, departure)] shipments arriving"""
+    site_products: dict[tuple[str, int], list[str]]
+    """(site, period) -> products that may be made"""
+    offer_buyers: dict[tuple[str, int], list[str]]
+    """(offer, period) -> sites that may buy from it"""
+    site_tiers: dict[str, list[str]]
+    demand: dict[tuple[str, str, int, str], float]
+    """(customer, product, period, scenario) -> quantity"""
+    shipment_arrival: dict[tuple[str, str, str, int], int]
+
+
+def great_circle_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
+                    lon2: np.ndarray) -> np.ndarray:
+    """Haversine distance in km between arrays of points given in degrees."""
+    phi1, phi2 = np.radians(lat1), np.radians(lat2)
+    dphi, dlmb = phi2 - phi1, np.radians(lon2 - lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1))))
+
+
+def _frame(rows: list[object], columns: list[str]) -> pd.DataFrame:
+    records = [row.model_dump() for row in rows]  # type: ignore[attr-defined]
+    return pd.DataFrame(records, columns=columns)
+
+
+def lane_table(network: Network) -> pd.DataFrame:
+    """Allowed lanes with cost and transit: the lanes table, or every supplier -> site and
+    site -> customer pair priced at great-circle km x transport_cost_per_unit_km."""
+    columns = ["origin", "destination", "cost_per_unit", "transit_periods"]
+    if network.lanes is not None:
+        return _frame(list(network.lanes), columns)
+    points = pd.concat([
+        _frame(list(network.suppliers), ["supplier", "lat", "lon"]).rename(
+            columns={"supplier": "id"}).assign(kind="supplier"),
+        _frame(list(network.sites), ["site", "lat", "lon"]).rename(
+            columns={"site": "id"}).assign(kind="site"),
+        _frame(list(network.customers), ["customer", "lat", "lon"]).rename(
+            columns={"customer": "id"}).assign(kind="customer"),
+    ])
+    origins = points[points.kind != "customer"]
+    destinations = points[points.kind != "supplier"]
+    pairs = origins.merge(destinations, how="cross", suffixes=("_o", "_d"))
+    pairs = pairs[(pairs.kind_o == "supplier") != (pairs.kind_d == "site")]
+    pairs = pairs[~((pairs.kind_o == "site") & (pairs.kind_d == "site"))]
+    km = great_circle_km(pairs.lat_o.to_numpy(float), pairs.lon_o.to_numpy(float),
+                         pairs.lat_d.to_numpy(float), pairs.lon_d.to_numpy(float))
+    return pd.DataFrame({
+        "origin": pairs.id_o.to_numpy(),
+        "destination": pairs.id_d.to_numpy(),
+        "cost_per_unit": km * network.settings.transport_cost_per_unit_km,
+        "transit_periods": 0,
+    })
+
+
+def tariff_rates(network: Network, keys: pd.DataFrame) -> np.ndarray:
+    """Total ad valorem rate for each row of `keys` (scenario, origin_country,
+    destination_country, tariff_class, period): every matching tariff row adds up, and only
+    goods that cross a border pay."""
+    index = {label: i for i, label in enumerate(network.settings.periods)}
+    rates = np.zeros(len(keys))
+    if keys.empty:
+        return rates
+    scenario = keys.scenario.to_numpy()
+    origin = keys.origin_country.to_numpy()
+    destination = keys.destination_country.to_numpy()
+    tariff_class = keys.tariff_class.to_numpy()
+    period = keys.period.to_numpy()
+    for row in network.tariffs:
+        match = (origin == row.origin_country) & (destination == row.destination_country)
+        if row.scenario != ANY:
+            match &= scenario == row.scenario
+        if row.tariff_class != ANY:
+            match &= tariff_class == row.tariff_class
+        if row.from_period is not None:
+            match &= period >= index[row.from_period]
+        rates[match] += row.rate
+    rates[origin == destination] = 0.0
+    return rates
+
+
+def _with_scenarios(frame: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    return frame.merge(pd.DataFrame({"scenario": scenarios}), how="cross")
+
+
+def _expand_demand(network: Network, scenarios: list[str]) -> pd.DataFrame:
+    """Demand per scenario: a row for scenario s overrides the '*' row of the same key."""
+    index = {label: i for i, label in enumerate(network.settings.periods)}
+    raw = _frame(list(network.demand), ["customer", "product", "period", "quantity", "scenario"])
+    raw["period"] = raw.period.map(index).astype(int)
+    general = _with_scenarios(raw[raw.scenario == ANY].drop(columns="scenario"), scenarios)
+    specific = raw[raw.scenario != ANY]
+    demand = pd.concat([specific, general]).drop_duplicates(
+        ["customer", "product", "period", "scenario"], keep="first")
+    demand = demand[demand.quantity > 0]
+    return demand.sort_values(["customer", "product", "period", "scenario"]).reset_index(drop=True)
+
+
+def prepare(network: Network) -> PreparedNetwork:
+    """Index every decision of the network design model and price it per scenario."""
+    settings = network.settings
+    periods = list(settings.periods)
+    horizon = len(periods)
+    index = {label: i for i, label in enumerate(periods)}
+    scenarios = [s.scenario for s in network.scenarios]
+    probability = {s.scenario: s.probability for s in network.scenarios}
+    discount = (1.0 + settings.discount_rate) ** -np.arange(horizon, dtype=float)
+
+    # --- sites and tiers: when each site can first operate --------------------------------
+    sites = _frame(list(network.sites), ["site", "country", "status", "earliest_open_period",
+                                         "build_periods", "closing_cost",
+                                         "labour_cost_per_hour"]).set_index("site")
+    earliest = sites.earliest_open_period.map(lambda p: index.get(p, 0) if p else 0)
+    sites["first_period"] = np.where(sites.status == "existing", 0,
+                                     np.maximum(earliest.astype(int), sites.build_periods))
+    sites = sites[sites.first_period < horizon]
+    tiers = _frame(list(network.site_tiers), ["site", "tier", "capacity_hours", "opening_cost",
+                                              "fixed_cost_per_period"])
+    tiers = tiers[tiers.site.isin(sites.index)].merge(
+        sites[["status", "first_period"]], left_on="site", right_index=True)
+    all_periods = pd.DataFrame({"period": np.arange(horizon)})
+    operating = tiers.merge(all_periods, how="cross")
+    operating = operating[operating.period >= operating.first_period].reset_index(drop=True)
+    openings = operating.loc[operating.status == "candidate",
+                             ["site", "tier", "period", "opening_cost"]].reset_index(drop=True)
+    closings = sites[sites.status == "existing"][["closing_cost"]].reset_index().merge(
+        all_periods, how="cross")[["site", "period", "closing_cost"]]
+
+    # --- items -----------------------------------------------------------------------------
+    products = _frame(list(network.products), ["product", "assembly_hours", "unit_value",
+                                               "tariff_class", "holding_cost_per_period"])
+    components = _frame(list(network.components), ["component", "tariff_class",
+                                                   "holding_cost_per_period"])
+    bom = _frame(list(network.bom), ["product", "component", "quantity"])
+    used_components = set(bom.component)
+
+    # --- production: every site that can operate may make every product -------------------
+    site_periods = sites[["first_period"]].reset_index().merge(all_periods, how="cross")
+    site_periods = site_periods[site_periods.period >= site_periods.first_period]
+    production = site_periods[["site", "period"]].merge(products[["product", "assembly_hours"]],
+                                                        how="cross")
+    default_cost = production.site.map(sites.labour_cost_per_hour) * production.assembly_hours
+    given = _frame(list(network.production_costs), ["site", "product", "cost_per_unit"])
+    production = production.merge(given, on=["site", "product"], how="left")
+    production["cost_per_unit"] = production.cost_per_unit.fillna(default_cost).astype(float)
+    production = production.sort_values(["site", "product", "period"]).reset_index(drop=True)
+
+    lanes = lane_table(network)
+
+    # --- purchases: offer x inbound lane x order period, arriving within the horizon -------
+    suppliers = _frame(list(network.suppliers), ["supplier", "country"]).set_index("supplier")
+    offers = _frame(list(network.offers), ["offer", "supplier", "component", "origin_country",
+                                           "unit_price", "capacity_per_period",
+                                           "lead_periods", "qualification_cost"])
+    offers["origin_country"] = offers.origin_country.fillna(offers.supplier.map(suppliers.country))
+    offers = offers[offers.component.isin(used_components)]
+    min_supplier_components = _policy_components(network, "min_suppliers", components)
+    offers["needs_qualification"] = (offers.qualification_cost > 0) | offers.component.isin(
+        min_supplier_components)
+    purchases = offers.merge(lanes, left_on="supplier", right_on="origin").rename(
+        columns={"destination": "site", "cost_per_unit": "transport_cost_per_unit"})
+    purchases = purchases[purchases.site.isin(sites.index)].merge(all_periods, how="cross")
+    purchases["arrival"] = purchases.period + purchases.lead_periods + purchases.transit_periods
+    purchases = purchases[(purchases.arrival < horizon)
+                          & (purchases.arrival >= purchases.site.map(sites.first_period))]
+    purchases = purchases[["offer", "site", "period", "arrival", "component", "supplier",
+                           "origin_country", "unit_price", "transport_cost_per_unit"]]
+    purchases = purchases.sort_values(["offer", "site", "period"]).reset_index(drop=True)
+
+    component_class = components.set_index("component").tariff_class
+    keys = _with_scenarios(purchases[["offer", "site", "period", "arrival", "origin_country",
+                                      "component", "unit_price"]], scenarios)
+    keys["destination_country"] = keys.site.map(sites.country)
+    keys["tariff_class"] = keys.component.map(component_class)
+    rates = tariff_rates(network, keys.assign(period=keys.arrival))
+    purchase_tariffs = keys[["offer", "site", "period", "scenario"]].assign(
+        rate=rates, tariff_per_unit=rates * keys.unit_price.to_numpy())
+
+    # --- demand and shipments -------------------------------------------------------------
+    demand = _expand_demand(network, scenarios)
+    demanded = demand[["customer", "product", "period"]].drop_duplicates().rename(
+        columns={"period": "arrival"})
+    customers = _frame(list(network.customers), ["customer", "country", "single_source"])
+    outbound = lanes[lanes.origin.isin(sites.index)
+                     & lanes.destination.isin(customers.customer)].rename(
+        columns={"origin": "site", "destination": "customer",
+                 "cost_per_unit": "transport_cost_per_unit"})
+    shipments = outbound.merge(demanded, on="customer")
+    shipments["period"] = shipments.arrival - shipments.transit_periods
+    shipments = shipments[shipments.period >= shipments.site.map(sites.first_period)]
+    shipments = shipments[["site", "customer", "product", "period", "arrival",
+                           "transport_cost_per_unit"]]
+    shipments = shipments.sort_values(["site", "customer", "product", "period"]).reset_index(
+        drop=True)
+
+    product_info = products.set_index("product")
+    keys = _with_scenarios(shipments[["site", "customer", "product", "period", "arrival"]],
+                           scenarios)
+    keys["origin_country"] = keys.site.map(sites.country)
+    keys["destination_country"] = keys.customer.map(customers.set_index("customer").country)
+    keys["tariff_class"] = keys["product"].map(product_info.tariff_class)
+    rates = tariff_rates(network, keys.assign(period=keys.arrival))
+    unit_value = keys["product"].map(product_info.unit_value).to_numpy(float)
+    shipment_tariffs = keys[["site", "customer", "product", "period", "scenario"]].assign(
+        rate=rates, tariff_per_unit=rates * unit_value)
+
+    single = customers[customers.single_source].customer
+    single_source = shipments.loc[shipments.customer.isin(single),
+                                  ["site", "customer", "product"]].drop_duplicates()
+
+    # --- stocks ----------------------------------------------------------------------------
+    component_stock = site_periods[["site", "period"]].merge(
+        pd.DataFrame({"component": sorted(used_components)}), how="cross")
+    product_stock = site_periods[["site", "period"]].merge(products[["product"]], how="cross")
+
+    offer_frame = offers.set_index("offer")[["supplier", "component", "origin_country",
+                                             "capacity_per_period", "qualification_cost",
+                                             "needs_qualification"]]
+    policies = _frame(list(network.policies), ["policy", "component", "country", "value"])
+
+    lookups = _lookups(purchases, bom, shipments, production, tiers, demand)
+    return PreparedNetwork(
+        network=network, periods=periods, scenarios=scenarios, probability=probability,
+        discount=discount, commit_periods=settings.commit_periods,
+        unmet_penalty=settings.unmet_penalty, sites=sites, tiers=tiers, openings=openings,
+        closings=closings, operating=operating, products=products, components=components,
+        bom=bom, purchases=purchases, purchase_tariffs=purchase_tariffs,
+        production=production, shipments=shipments, shipment_tariffs=shipment_tariffs,
+        demand=demand, component_stock=component_stock, product_stock=product_stock,
+        single_source=single_source, offers=offer_frame, policies=policies, lookups=lookups)
+
+
+def _policy_components(network: Network, name: str, components: pd.DataFrame) -> set[str]:
+    found: set[str] = set()
+    for policy in network.policies:
+        if policy.policy == name:
+            found |= set(components.component) if policy.component == ANY else {policy.component}
+    return found
+
+
+def _group(frame: pd.DataFrame, key: list[str], value: list[str]) -> dict[Any, list[Any]]:
+    """Rows of `frame` grouped by `key` columns: {key tuple: [value tuples]}, in row order."""
+    grouped: dict[Any, list[Any]] = defaultdict(list)
+    width = len(key)
+    for row in frame[key + value].itertuples(index=False, name=None):
+        grouped[row[:width]].append(row[width:])
+    return dict(grouped)
+
+
+def _singles(grouped: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
+    """Unwrap one-column keys and values: {(k,): [(v,)]} -> {k: [v]}."""
+    return {
+        (key[0] if len(key) == 1 else key): [v[0] if len(v) == 1 else v for v in values]
+        for key, values in grouped.items()
+    }
+
+
+def _lookups(purchases: pd.DataFrame, bom: pd.DataFrame, shipments: pd.DataFrame,
+             production: pd.DataFrame, tiers: pd.DataFrame, demand: pd.DataFrame) -> Lookups:
+    demand_keys = ["customer", "product", "period", "scenario"]
+    shipment_keys = ["site", "customer", "product", "period"]
+    return Lookups(
+        arrivals=_group(purchases, ["site", "component", "arrival"], ["offer", "period"]),
+        component_use=_singles(_group(bom, ["component"], ["product", "quantity"])),
+        product_components=_singles(_group(bom, ["product"], ["component", "quantity"])),
+        departures=_group(shipments, ["site", "product", "period"], ["customer", "arrival"]),
+        deliveries=_group(shipments, ["customer", "product", "arrival"], ["site", "period"]),
+        site_products=_singles(_group(production, ["site", "period"], ["product"])),
+        offer_buyers=_singles(_group(purchases, ["offer", "period"], ["site"])),
+        site_tiers=_singles(_group(tiers, ["site"], ["tier"])),
+        demand=dict(zip(demand[demand_keys].itertuples(index=False, name=None),
+                        demand.quantity.tolist(), strict=True)),
+        shipment_arrival=dict(zip(shipments[shipment_keys].itertuples(index=False, name=None),
+                                  shipments.arrival.tolist(), strict=True)),
+    )

@@ -1,0 +1,291 @@
+"""Solve a network with HiGHS through Pyomo, and turn the outcome into a domain answer.
+
+Route: Pyomo's `LinearStandardFormCompiler` turns the model into sparse arrays that are
+handed to `highspy` in one `passModel` call (measured faster than `SolverFactory('highs')`
+and the LP-file route: see `bench/routes.py`). Solution values are written back to the Pyomo
+variables, and `optimizer.results` reads them into plan tables.
+
+When a model that must meet all demand is infeasible, the elastic model (every demand and
+policy may be violated at a price) is solved to say which demand, capacity or policy cannot
+be met.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from models import network_design
+from optimizer.prepare import PreparedNetwork, prepare
+from optimizer.results import ModelSize, Plan, PlanStatus, Timings, diagnose, make_plan
+from optimizer.schema import Network
+
+Progress = Callable[[str], None]
+"""Receives one line of human-readable progress at a time."""
+
+PROGRESS_EVERY_S = 2.0
+"""Seconds between two progress lines during a MIP solve."""
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Solver options; None takes the instance's `settings.solver` value, then HiGHS's own."""
+
+    time_limit_s: float | None = None
+    mip_gap: float | None = None
+    threads: int | None = None
+    random_seed: int | None = None
+    log_to_console: bool = False
+    progress: Progress | None = field(default=None, compare=False)
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)
+    """Polled during the solve; when it returns True the solve is interrupted."""
+
+    def resolved(self, network: Network) -> SolveOptions:
+        """These options with the instance's settings filled in where none was given."""
+        given = network.settings.solver
+        return replace(
+            self,
+            time_limit_s=self.time_limit_s if self.time_limit_s is not None else given.time_limit_s,
+            mip_gap=self.mip_gap if self.mip_gap is not None else given.mip_gap,
+            threads=self.threads if self.threads is not None else given.threads,
+            random_seed=self.random_seed if self.random_seed is not None else given.random_seed,
+        )
+
+
+@dataclass
+class HighsOutcome:
+    """What HiGHS answered, in solver terms."""
+
+    model_status: str
+    has_solution: bool
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    values: np.ndarray | None
+    handoff_s: float
+    solve_s: float
+    size: ModelSize
+    log: list[str]
+
+
+def input_hash(network: Network) -> str:
+    """SHA-256 of the instance's canonical JSON form: the same input, the same hash."""
+    canonical = json.dumps(network.to_tables(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _say(options: SolveOptions, message: str) -> None:
+    if options.progress is not None:
+        options.progress(message)
+
+
+def solve(network: Network, options: SolveOptions | None = None) -> Plan:
+    """Prepare, build and solve the network design model; return the plan or the diagnosis."""
+    options = (options or SolveOptions()).resolved(network)
+    started = time.perf_counter()
+    data = prepare(network)
+    prepare_s = time.perf_counter() - started
+    _say(options, f"prepared the network in {prepare_s:.2f} s")
+
+    started = time.perf_counter()
+    model = network_design.build(data)
+    build_s = time.perf_counter() - started
+    _say(options, f"built the model in {build_s:.2f} s")
+
+    outcome = run_highs(model, options)
+    timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
+                      solve=outcome.solve_s)
+    status = _plan_status(outcome, options)
+    digest = input_hash(network)
+    if status is PlanStatus.INFEASIBLE:
+        _say(options, "no plan meets every requirement; solving the elastic model to say why")
+        diagnosis = diagnose_infeasibility(data, options)
+        return Plan.without_solution(status, timings, outcome.size, digest, network,
+                                     diagnosis=diagnosis, log=outcome.log)
+    if not outcome.has_solution or outcome.values is None:
+        return Plan.without_solution(status, timings, outcome.size, digest, network,
+                                     diagnosis=[_no_solution_reason(outcome)], log=outcome.log)
+    return make_plan(model, data, status=status, objective=outcome.objective,
+                     bound=outcome.bound, gap=outcome.gap, timings=timings, size=outcome.size,
+                     input_hash=digest, log=outcome.log)
+
+
+def _no_solution_reason(outcome: HighsOutcome) -> str:
+    if outcome.model_status == "Time limit reached":
+        return "the time limit was reached before any feasible plan was found"
+    if outcome.model_status == "Interrupted by user":
+        return "the solve was stopped before any feasible plan was found"
+    return f"HiGHS stopped without a plan: {outcome.model_status}"
+
+
+def _plan_status(outcome: HighsOutcome, options: SolveOptions) -> PlanStatus:
+    if outcome.model_status in ("Infeasible", "Primal infeasible or unbounded"):
+        return PlanStatus.INFEASIBLE
+    if not outcome.has_solution:
+        if outcome.model_status == "Interrupted by user":
+            return PlanStatus.CANCELLED
+        return PlanStatus.NO_SOLUTION
+    if outcome.model_status == "Optimal":
+        return PlanStatus.OPTIMAL
+    if outcome.model_status == "Interrupted by user":
+        return PlanStatus.CANCELLED
+    return PlanStatus.FEASIBLE
+
+
+def diagnose_infeasibility(data: PreparedNetwork, options: SolveOptions) -> list[str]:
+    """Solve the elastic model and say, in business terms, what cannot be met."""
+    model = network_design.build(data, elastic=True)
+    outcome = run_highs(model, replace(options, progress=None))
+    if not outcome.has_solution:
+        return ["the model is infeasible and the elastic diagnosis found no answer"
+                f" ({outcome.model_status})"]
+    return diagnose(model, data)
+
+
+def _highs_options(h: highspy.Highs, options: SolveOptions) -> None:
+    h.setOptionValue("output_flag", True)  # the log reaches the callback either way
+    h.setOptionValue("log_to_console", bool(options.log_to_console))
+    if options.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+    if options.mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    if options.random_seed is not None:
+        h.setOptionValue("random_seed", int(options.random_seed))
+
+
+def to_highs_lp(model: Any) -> tuple[highspy.HighsLp, list[Any], float, int]:
+    """Compile a Pyomo model to a `HighsLp`: (lp, Pyomo variables by column, objective
+    offset, number of integer columns)."""
+    form = LinearStandardFormCompiler().write(model, mixed_form=True)
+    columns = list(form.columns)
+    n, m = len(columns), len(form.rows)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    objective = form.c.toarray().ravel() if form.c.shape[0] else np.zeros(n)
+    lp.col_cost_ = objective.astype(float)
+    offset = float(form.c_offset[0]) if len(form.c_offset) else 0.0
+    lp.offset_ = offset
+    inf = highspy.kHighsInf
+    lower = np.fromiter((-inf if v.lb is None else v.lb for v in columns), float, n)
+    upper = np.fromiter((inf if v.ub is None else v.ub for v in columns), float, n)
+    lp.col_lower_, lp.col_upper_ = lower, upper
+    sense = np.fromiter((row.bound_type for row in form.rows), int, m)
+    rhs = np.asarray(form.rhs, dtype=float)
+    lp.row_lower_ = np.where(sense == 1, -inf, rhs)
+    lp.row_upper_ = np.where(sense == -1, inf, rhs)
+    matrix = form.A.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data.astype(float)
+    integer = np.fromiter((v.is_integer() or v.is_binary() for v in columns), bool, n)
+    if integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in integer]
+    return lp, columns, offset, int(integer.sum())
+
+
+_banner_shown = False
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A Highs instance; the banner HiGHS prints once per process on standard output is
+    swallowed so that `--json` output stays clean."""
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        _banner_shown = True
+    return h
+
+
+def run_highs(model: Any, options: SolveOptions) -> HighsOutcome:
+    """Hand the model to HiGHS, solve it and write the solution back into the variables."""
+    started = time.perf_counter()
+    lp, columns, _, integers = to_highs_lp(model)
+    h = _quiet_highs()
+    _highs_options(h, options)
+    log: list[str] = []
+    _attach_callbacks(h, options, log)
+    h.passModel(lp)
+    handoff_s = time.perf_counter() - started
+    size = ModelSize(variables=lp.num_col_, integer_variables=integers,
+                     constraints=lp.num_row_, nonzeros=len(lp.a_matrix_.value_))
+    _say(options, f"handed {size.variables:,} variables ({size.integer_variables:,} integer),"
+         f" {size.constraints:,} constraints and {size.nonzeros:,} nonzeros to HiGHS"
+         f" in {handoff_s:.2f} s; solving")
+
+    started = time.perf_counter()
+    h.run()
+    solve_s = time.perf_counter() - started
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    has_solution = info.primal_solution_status == 2
+    values = objective = bound = gap = None
+    if has_solution:
+        values = np.asarray(h.getSolution().col_value, dtype=float)
+        for variable, value in zip(columns, values, strict=True):
+            if variable.is_integer() or variable.is_binary():
+                value = round(value)
+            variable.set_value(float(value), skip_validation=True)
+        objective = float(info.objective_function_value)
+        if integers:
+            bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
+        else:
+            bound, gap = objective, 0.0
+    _say(options, f"HiGHS: {status.lower()} in {solve_s:.2f} s")
+    return HighsOutcome(model_status=status, has_solution=has_solution, objective=objective,
+                        bound=bound, gap=gap, values=values, handoff_s=handoff_s,
+                        solve_s=solve_s, size=size, log=log)
+
+
+def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str]) -> None:
+    """Keep the solver log, report MIP progress every few seconds, and stop when asked to."""
+    last_report = [time.perf_counter()]
+
+    def on_log(event: Any) -> None:
+        log.append(str(event.message).rstrip("\n"))
+
+    def on_mip(event: Any) -> None:
+        if options.should_stop is not None and options.should_stop():
+            event.interrupt()
+        now = time.perf_counter()
+        if options.progress is None or now - last_report[0] < PROGRESS_EVERY_S:
+            return
+        last_report[0] = now
+        out = event.data_out
+        best, bound, gap = out.mip_primal_bound, out.mip_dual_bound, out.mip_gap
+        if abs(best) < highspy.kHighsInf:
+            options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}"
+                             f"  bound {bound:,.0f}  gap {100 * gap:.2f}%")
+        else:
+            options.progress(f"  {out.running_time:6.1f} s  no plan yet, bound {bound:,.0f}")
+
+    h.cbLogging += on_log
+    h.cbMipInterrupt += on_mip
+
+
+def objective_value(model: Any) -> float:
+    """The objective of the solution currently held in the model's variables."""
+    return float(pyo.value(model.objective))
