@@ -79,6 +79,7 @@ def define_site_decisions(m: Model, data: PreparedNetwork) -> None:
     m.tier_operating = pyo.Var(m.OPERATING, bounds=(0, 1))
     m.site_operating = pyo.Var(m.SITE_PERIODS, bounds=(0, 1))
     m.qualify = pyo.Var(m.QUALIFIED_OFFERS, domain=pyo.Binary)
+    m.CAPEX = pyo.Expression(expr=capex(m, data))
 
 
 def define_flow_decisions(m: Model, data: PreparedNetwork) -> None:
@@ -365,9 +366,12 @@ def define_min_suppliers(m: Model, data: PreparedNetwork) -> None:
     if not rows:
         return
     offers = data.offers
+    policy_components = {c for _, comp, _, _ in rows
+                         for c in (set(offers.component) if comp == ANY else {comp})}
     offers_of: dict[tuple[str, str], list[str]] = defaultdict(list)
     for o, supplier, component in offers[["supplier", "component"]].itertuples(name=None):
-        offers_of[supplier, component].append(o)
+        if component in policy_components:
+            offers_of[supplier, component].append(o)
     m.SUPPLIER_COMPONENTS = pyo.Set(initialize=sorted(offers_of), dimen=2)
     m.supplier_qualified = pyo.Var(m.SUPPLIER_COMPONENTS, domain=pyo.Binary)
     m.supplier_qualified_by_offer = pyo.Constraint(
@@ -398,12 +402,13 @@ def define_max_open_sites(m: Model, data: PreparedNetwork) -> None:
 
 
 def capex(m: Model, data: PreparedNetwork) -> Any:
-    """One-time spend: opening costs + closing costs + supplier qualification costs."""
+    """One-time spend, in money units: opening + closing + supplier qualification costs."""
+    unit = data.money_unit
     opening = dict(zip(_rows(data.openings, ["site", "tier", "period"]),
-                       data.openings.opening_cost, strict=True))
-    closing = dict(zip(_rows(data.closings, ["site", "period"]), data.closings.closing_cost,
-                       strict=True))
-    qualification = data.offers.qualification_cost
+                       data.openings.opening_cost / unit, strict=True))
+    closing = dict(zip(_rows(data.closings, ["site", "period"]),
+                       data.closings.closing_cost / unit, strict=True))
+    qualification = data.offers.qualification_cost / unit
     return (sum(opening[key] * m.open[key] for key in m.OPENINGS)
             + sum(closing[key] * m.close[key] for key in m.CLOSINGS)
             + sum(float(qualification[o]) * m.qualify[o] for o in m.QUALIFIED_OFFERS))
@@ -414,10 +419,11 @@ def define_capex_budget(m: Model, data: PreparedNetwork) -> None:
     rows = _policy_rows(data, "capex_budget")
     if not rows:
         return
-    keys = [(i, value) for i, _, _, value in rows]
+    unit = data.money_unit
+    keys = [(i, value / unit) for i, _, _, value in rows]
     slack = _policy_slack(m, "capex_budget", [k[0] for k in keys])
     m.capex_budget = pyo.Constraint(
-        keys, rule=lambda m, i, value: capex(m, data) <= value + slack[i] * max(value, 1.0))
+        keys, rule=lambda m, i, budget: m.CAPEX <= budget + slack[i] * max(budget, 1.0))
 
 
 def define_min_domestic_share(m: Model, data: PreparedNetwork) -> None:
@@ -427,7 +433,8 @@ def define_min_domestic_share(m: Model, data: PreparedNetwork) -> None:
     rows = _policy_rows(data, "min_domestic_share")
     if not rows:
         return
-    price = data.purchases.set_index(["offer", "site", "period"]).unit_price.to_dict()
+    price = (data.purchases.set_index(["offer", "site", "period"]).unit_price
+             / data.money_unit).to_dict()
     origin, component = data.offers.origin_country, data.offers.component
     site_country = data.sites.country
     keys = [(i, s) for i, _, _, _ in rows for s in data.scenarios]
@@ -452,19 +459,20 @@ def define_min_domestic_share(m: Model, data: PreparedNetwork) -> None:
 def define_scenario_cost(m: Model, data: PreparedNetwork) -> None:
     """cost[s] = capex + sum_t discount_t (tier fixed costs + purchase + inbound transport +
     tariffs + production + outbound transport + holding + unmet penalty), each flow priced as
-    in `optimizer.costs`."""
+    in `optimizer.costs`. Money is counted in `money_unit`s so that no row mixes cents
+    with billions beyond what the solver's tolerances bear."""
     from optimizer.costs import unit_costs
 
     coefficients = unit_costs(data)
+    unit = data.money_unit
     m.scenario_cost = pyo.Var(m.SCENARIOS, domain=pyo.Reals)
-    m.CAPEX = pyo.Expression(expr=capex(m, data))
-    fixed = coefficients.fixed
+    fixed = {key: f / unit for key, f in coefficients.fixed.items()}
     terms: dict[str, list[Any]] = defaultdict(list)
     for family, table in coefficients.per_scenario.items():
         variable = getattr(m, family)
         for key, coefficient in table.items():
             if coefficient:
-                terms[key[-1]].append(coefficient * variable[key])
+                terms[key[-1]].append(coefficient / unit * variable[key])
     m.scenario_cost_definition = pyo.Constraint(
         m.SCENARIOS, rule=lambda m, s: m.scenario_cost[s] == m.CAPEX + sum(
             f * m.tier_operating[key] for key, f in fixed.items() if f) + sum(terms[s]))

@@ -70,6 +70,9 @@ class PreparedNetwork:
     """index offer: supplier, component, origin_country, capacity_per_period,
     qualification_cost, needs_qualification."""
     policies: pd.DataFrame
+    money_unit: float
+    """Currency units per model money unit (a power of ten): costs enter the model divided
+    by it, keeping the cost rows' coefficients within what HiGHS's tolerances bear."""
     lookups: Lookups = field(repr=False)
 
 
@@ -306,6 +309,9 @@ def prepare(network: Network) -> PreparedNetwork:
     policies = _frame(list(network.policies), ["policy", "component", "country", "value"])
 
     lookups = _lookups(purchases, bom, shipments, production, tiers, demand)
+    largest = max([1.0, *tiers.opening_cost, *tiers.fixed_cost_per_period,
+                   *sites.closing_cost, *offers.unit_price, *offers.qualification_cost,
+                   *products.unit_value, settings.unmet_penalty or 0.0])
     return PreparedNetwork(
         network=network, periods=periods, scenarios=scenarios, probability=probability,
         discount=discount, commit_periods=settings.commit_periods,
@@ -314,7 +320,13 @@ def prepare(network: Network) -> PreparedNetwork:
         bom=bom, purchases=purchases, purchase_tariffs=purchase_tariffs,
         production=production, shipments=shipments, shipment_tariffs=shipment_tariffs,
         demand=demand, component_stock=component_stock, product_stock=product_stock,
-        single_source=single_source, offers=offer_frame, policies=policies, lookups=lookups)
+        single_source=single_source, offers=offer_frame, policies=policies,
+        money_unit=money_unit(largest), lookups=lookups)
+
+
+def money_unit(largest_cost: float) -> float:
+    """The power of ten that brings the largest unit cost down to the thousands."""
+    return float(10 ** max(0, int(np.floor(np.log10(largest_cost))) - 3))
 
 
 def _policy_components(network: Network, name: str, components: pd.DataFrame) -> set[str]:

@@ -103,7 +103,7 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
     build_s = time.perf_counter() - started
     _say(options, f"built the model in {build_s:.2f} s")
 
-    outcome = run_highs(model, options)
+    outcome = run_highs(model, options, money_unit=data.money_unit)
     timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
                       solve=outcome.solve_s)
     status = _plan_status(outcome, options)
@@ -220,14 +220,14 @@ def _quiet_highs() -> highspy.Highs:
     return h
 
 
-def run_highs(model: Any, options: SolveOptions) -> HighsOutcome:
+def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> HighsOutcome:
     """Hand the model to HiGHS, solve it and write the solution back into the variables."""
     started = time.perf_counter()
     lp, columns, _, integers = to_highs_lp(model)
     h = _quiet_highs()
     _highs_options(h, options)
     log: list[str] = []
-    _attach_callbacks(h, options, log)
+    _attach_callbacks(h, options, log, money_unit)
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
@@ -249,9 +249,9 @@ def run_highs(model: Any, options: SolveOptions) -> HighsOutcome:
             if variable.is_integer() or variable.is_binary():
                 value = round(value)
             variable.set_value(float(value), skip_validation=True)
-        objective = float(info.objective_function_value)
+        objective = float(info.objective_function_value) * money_unit
         if integers:
-            bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
+            bound, gap = float(info.mip_dual_bound) * money_unit, float(info.mip_gap)
         else:
             bound, gap = objective, 0.0
     _say(options, f"HiGHS: {status.lower()} in {solve_s:.2f} s")
@@ -260,7 +260,8 @@ def run_highs(model: Any, options: SolveOptions) -> HighsOutcome:
                         solve_s=solve_s, size=size, log=log)
 
 
-def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str]) -> None:
+def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
+                      money_unit: float) -> None:
     """Keep the solver log, report MIP progress every few seconds, and stop when asked to."""
     last_report = [time.perf_counter()]
 
@@ -276,6 +277,7 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str]) -
         last_report[0] = now
         out = event.data_out
         best, bound, gap = out.mip_primal_bound, out.mip_dual_bound, out.mip_gap
+        best, bound = best * money_unit, bound * money_unit
         if abs(best) < highspy.kHighsInf:
             options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}"
                              f"  bound {bound:,.0f}  gap {100 * gap:.2f}%")
