@@ -252,10 +252,11 @@ def define_single_sourcing(m: Model, data: PreparedNetwork) -> None:
 
 def _component_need(data: PreparedNetwork) -> dict[str, float]:
     """Units of each component that the whole horizon's demand could use (worst scenario)."""
-    worst = data.demand.groupby(["product", "scenario"]).quantity.sum().groupby("product").max()
+    by_scenario = data.demand.groupby(["product", "scenario"]).quantity.sum()
+    worst = {str(p): float(q) for p, q in by_scenario.groupby(level="product").max().items()}
     need: dict[str, float] = defaultdict(float)
-    for line in data.bom.itertuples(index=False):
-        need[str(line.component)] += float(line.quantity) * float(worst.get(line.product, 0.0))
+    for product, component, quantity in _rows(data.bom, ["product", "component", "quantity"]):
+        need[component] += float(quantity) * worst.get(product, 0.0)
     return need
 
 
@@ -321,8 +322,8 @@ def define_policies(m: Model, data: PreparedNetwork) -> None:
 
 def _policy_rows(data: PreparedNetwork, name: str) -> list[tuple[int, str, str, float]]:
     rows = data.policies[data.policies.policy == name]
-    return [(int(i), str(r.component), str(r.country), float(r.value))
-            for i, r in zip(rows.index, rows.itertuples(index=False), strict=True)]
+    return [(int(i), str(component), str(country), float(value)) for i, component, country, value
+            in rows[["component", "country", "value"]].itertuples(index=True, name=None)]
 
 
 def _purchases_of(m: Model, data: PreparedNetwork) -> dict[str, list[tuple[Any, ...]]]:
@@ -423,7 +424,7 @@ def define_capex_budget(m: Model, data: PreparedNetwork) -> None:
     keys = [(i, value / unit) for i, _, _, value in rows]
     slack = _policy_slack(m, "capex_budget", [k[0] for k in keys])
     m.capex_budget = pyo.Constraint(
-        keys, rule=lambda m, i, budget: m.CAPEX <= budget + slack[i] * max(budget, 1.0))
+        keys, rule=lambda m, i, budget: budget + slack[i] * max(budget, 1.0) >= m.CAPEX)
 
 
 def define_min_domestic_share(m: Model, data: PreparedNetwork) -> None:
@@ -467,7 +468,7 @@ def define_scenario_cost(m: Model, data: PreparedNetwork) -> None:
     unit = data.money_unit
     m.scenario_cost = pyo.Var(m.SCENARIOS, domain=pyo.Reals)
     fixed = {key: f / unit for key, f in coefficients.fixed.items()}
-    terms: dict[str, list[Any]] = defaultdict(list)
+    terms: dict[Any, list[Any]] = defaultdict(list)
     for family, table in coefficients.per_scenario.items():
         variable = getattr(m, family)
         for key, coefficient in table.items():

@@ -100,9 +100,12 @@ class _Checker:
                     for lane in self.network.lanes}
         rate = self.network.settings.transport_cost_per_unit_km
         points: dict[str, tuple[float, float]] = {}
-        for row in [*self.network.suppliers, *self.network.sites, *self.network.customers]:
-            key = getattr(row, "supplier", None) or getattr(row, "site", None) or row.customer  # type: ignore[union-attr]
-            points[key] = (float(row.lat or 0.0), float(row.lon or 0.0))
+        for supplier in self.network.suppliers:
+            points[supplier.supplier] = (supplier.lat or 0.0, supplier.lon or 0.0)
+        for site in self.network.sites:
+            points[site.site] = (site.lat or 0.0, site.lon or 0.0)
+        for customer in self.network.customers:
+            points[customer.customer] = (customer.lat or 0.0, customer.lon or 0.0)
         lanes = {}
         for origin in [*self.suppliers, *self.sites]:
             targets = self.sites if origin in self.suppliers else self.customers

@@ -66,7 +66,10 @@ def unit_costs(data: PreparedNetwork) -> UnitCosts:
     """Price every decision of a prepared network."""
     d = data.discount
     S = data.scenarios
-    at = lambda periods: d[np.asarray(periods, dtype=int)]  # noqa: E731
+
+    def at(periods: pd.Series) -> np.ndarray:
+        """Discount factor of each period in `periods`."""
+        return np.asarray(d[np.asarray(periods, dtype=int)])
 
     buy = _scenarios(data.purchases, S).merge(
         data.purchase_tariffs, on=["offer", "site", "period", "scenario"])

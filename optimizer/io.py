@@ -61,7 +61,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidNetwork([ContractError(path.name, None, None, f"unreadable JSON: {error}")])
+        raise InvalidNetwork(
+            [ContractError(path.name, None, None, f"unreadable JSON: {error}")]) from error
     if not isinstance(document, dict):
         raise InvalidNetwork([ContractError(path.name, None, None,
                                             "the JSON document must be an object of tables")])
@@ -118,7 +119,8 @@ def _read_xlsx(path: Path) -> dict[str, Any]:
     try:
         sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
     except Exception as error:  # openpyxl raises many kinds on a damaged workbook
-        raise InvalidNetwork([ContractError(path.name, None, None, f"unreadable workbook: {error}")])
+        raise InvalidNetwork(
+            [ContractError(path.name, None, None, f"unreadable workbook: {error}")]) from error
     raw: dict[str, Any] = {}
     for name, frame in sheets.items():
         records = _records(frame)

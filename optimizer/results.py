@@ -147,8 +147,8 @@ class Plan:
             parts.append(shipments[["scenario", "origin_country", "tariff_cost"]])
         if not parts:
             return pd.DataFrame(columns=["scenario", "origin_country", "tariff_cost"])
-        spend = pd.concat(parts).groupby(["scenario", "origin_country"], as_index=False)
-        return spend.tariff_cost.sum()
+        spend = pd.concat(parts).groupby(["scenario", "origin_country"]).tariff_cost.sum()
+        return spend.reset_index()
 
     def service_level(self) -> float | None:
         """Expected share of demanded units that are served."""
@@ -363,7 +363,7 @@ def _site_table(model: Any, data: PreparedNetwork) -> pd.DataFrame:
               if (model.open[k, tier, t].value or 0) > 0.5}
     closed = {k: t for (k, t) in model.CLOSINGS if (model.close[k, t].value or 0) > 0.5}
     tiers = data.tiers.groupby("site").tier.first()
-    rows = []
+    rows: list[tuple[str, str | None, str | None, str | None, str, str]] = []
     for site in data.network.sites:
         k = site.site
         if site.status == "existing":
@@ -391,12 +391,12 @@ def _utilisation_table(model: Any, data: PreparedNetwork, make: pd.DataFrame) ->
     hours = data.products.set_index("product").assembly_hours
     used = make.assign(hours_used=make.quantity * make["product"].map(hours)).groupby(
         ["scenario", "period", "site"], as_index=False).hours_used.sum()
-    capacity = data.operating.assign(capacity=[
-        data.operating.capacity_hours.iloc[i] * (model.tier_operating[key].value or 0.0)
-        for i, key in enumerate(data.operating[["site", "tier", "period"]].itertuples(
-            index=False, name=None))]).groupby(["site", "period"], as_index=False).capacity.sum()
-    table = used.merge(capacity.rename(columns={"capacity": "capacity_hours"}),
-                       on=["site", "period"], how="left")
+    operating = data.operating[["site", "tier", "period", "capacity_hours"]]
+    running = [model.tier_operating[k, tier, t].value or 0.0
+               for k, tier, t, _ in operating.itertuples(index=False, name=None)]
+    capacity = operating.assign(capacity_hours=operating.capacity_hours * running).groupby(
+        ["site", "period"]).capacity_hours.sum().reset_index()
+    table = used.merge(capacity, on=["site", "period"], how="left")
     table = table[(table.hours_used > QUANTITY_TOLERANCE) | (table.capacity_hours > 0)]
     return _label(table.copy(), data.periods, "period")[TABLE_COLUMNS["utilisation"]].reset_index(
         drop=True)
@@ -414,23 +414,26 @@ def diagnose(model: Any, data: PreparedNetwork) -> list[str]:
     for (customer, product, t), group in unmet.groupby(["customer", "product", "period"]):
         scenarios = ", ".join(sorted(group.scenario))
         findings.append(
-            f"demand of customer '{customer}' for product '{product}' in {periods[int(t)]}"
+            f"demand of customer '{customer}' for product '{product}' in {periods[int(str(t))]}"
             f" cannot be met in full: {group.quantity.max():,.6g} units short"
             f" (scenario(s) {scenarios}); site capacity, build lead times, supplier capacity or"
             " lanes do not allow it")
-    policies = data.policies
+    policies = data.policies.to_dict("index")
+    reported: set[tuple[str, int]] = set()
     for name in ("max_country_share", "min_suppliers", "max_open_sites", "capex_budget",
                  "min_domestic_share"):
         slack = getattr(model, f"{name}_violation", None)
         if slack is None:
             continue
         for key, variable in slack.items():
-            if (variable.value or 0.0) > QUANTITY_TOLERANCE:
-                i = key[0] if isinstance(key, tuple) else key
-                row = policies.loc[i]
-                scope = "" if row.component == ANY else f" for component '{row.component}'"
-                findings.append(f"policy {name}{scope} (row {int(i) + 1}, value {row.value:g})"
-                                " cannot be satisfied together with the other requirements")
+            i = int(key[0] if isinstance(key, tuple) else key)
+            if (variable.value or 0.0) > QUANTITY_TOLERANCE and (name, i) not in reported:
+                reported.add((name, i))
+                row = policies[i]
+                scope = "" if row["component"] == ANY else f" for component '{row['component']}'"
+                findings.append(f"policy {name}{scope} (policies row {i + 1}, value"
+                                f" {row['value']:g}) cannot be satisfied together with the other"
+                                " requirements")
     if not findings:
         findings.append("the model is infeasible but no single demand or policy explains it")
     return findings

@@ -89,7 +89,7 @@ class Settings(Row):
 
     periods: list[Id] = Field(min_length=1, description="ordered period labels")
     discount_rate: NonNegative = Field(0.0, description="discount rate per period")
-    risk: RiskSettings = Field(default_factory=RiskSettings)  # type: ignore[arg-type]
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     commit_periods: PeriodCount = Field(
         1, description="leading periods whose flows are shared by all scenarios"
     )
@@ -99,7 +99,7 @@ class Settings(Row):
     transport_cost_per_unit_km: NonNegative = Field(
         0.0, description="transport cost per unit and great-circle km when lanes are absent"
     )
-    solver: SolverSettings = Field(default_factory=SolverSettings)  # type: ignore[arg-type]
+    solver: SolverSettings = Field(default_factory=SolverSettings)
 
 
 # --- tables -------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ be met.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import highspy
@@ -206,13 +207,13 @@ def _quiet_highs() -> highspy.Highs:
     swallowed so that `--json` output stays clean."""
     global _banner_shown
     if _banner_shown:
-        return highspy.Highs()
+        return highspy.Highs()  # type: ignore[no-untyped-call]
     sys.stdout.flush()
     saved = os.dup(1)
     try:
-        with open(os.devnull, "w") as sink:
+        with Path(os.devnull).open("w") as sink:
             os.dup2(sink.fileno(), 1)
-            h = highspy.Highs()
+            h = highspy.Highs()  # type: ignore[no-untyped-call]
     finally:
         os.dup2(saved, 1)
         os.close(saved)

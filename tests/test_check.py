@@ -29,7 +29,7 @@ def test_more_shipped_than_demanded_breaks_demand_and_balance() -> None:
     plan = solve_checked(raw)
 
     def ship_more(frame: pd.DataFrame) -> None:
-        frame.loc[0, "quantity"] += 5
+        frame["quantity"] = frame.quantity + [5.0] + [0.0] * (len(frame) - 1)
 
     assert {"demand_service", "product_balance"} <= rules_broken(
         raw, tampered(plan, "shipments", ship_more))

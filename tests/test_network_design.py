@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from optimizer.results import PlanStatus
@@ -9,9 +10,8 @@ from tests import instances
 from tests.conftest import solve_checked
 
 
-def opened(plan_sites: object) -> dict[str, str]:
-    sites = plan_sites  # a DataFrame
-    rows = sites[sites.status.isin(["open", "existing"])]  # type: ignore[index]
+def opened(sites: pd.DataFrame) -> dict[str, str]:
+    rows = sites[sites.status.isin(["open", "existing"])]
     return dict(zip(rows.site, rows.tier, strict=True))
 
 
