@@ -48,6 +48,8 @@ class SolveOptions:
     threads: int | None = None
     random_seed: int | None = None
     log_to_console: bool = False
+    highs_options: dict[str, Any] = field(default_factory=dict)
+    """Further HiGHS options by name, for experts (e.g. {"mip_heuristic_effort": 0.2})."""
     progress: Progress | None = field(default=None, compare=False)
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
     """Polled during the solve; when it returns True the solve is interrupted."""
@@ -165,6 +167,9 @@ def _highs_options(h: highspy.Highs, options: SolveOptions) -> None:
         h.setOptionValue("threads", int(options.threads))
     if options.random_seed is not None:
         h.setOptionValue("random_seed", int(options.random_seed))
+    for name, value in options.highs_options.items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"HiGHS rejects option {name}={value!r}")
 
 
 def to_highs_lp(model: Any) -> tuple[highspy.HighsLp, list[Any], float, int]:
