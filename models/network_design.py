@@ -217,14 +217,20 @@ def define_site_capacity(m: Model, data: PreparedNetwork) -> None:
 
 
 def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> None:
-    """Strong linking: ship[k,j,p,t] <= demand[j,p,arrival] * site_operating[k,t]."""
+    """Strong linking, per customer: sum_p ship[k,j,p,t] <= sum_p demand[j,p,arrival] *
+    site_operating[k,t]. With one product it is the x_ij <= y_i of facility location."""
     arrival, demand = data.lookups.shipment_arrival, data.lookups.demand
+    products: dict[tuple[str, str, int, str], list[str]] = defaultdict(list)
+    for k, j, p, t, s in m.SHIPMENTS:
+        products[k, j, t, s].append(p)
 
-    def rule(m: Model, k: str, j: str, p: str, t: int, s: str) -> Any:
-        quantity = demand.get((j, p, arrival[k, j, p, t], s), 0.0)
-        return m.ship[k, j, p, t, s] <= quantity * m.site_operating[k, t]
+    def rule(m: Model, k: str, j: str, t: int, s: str) -> Any:
+        shipped = sum(m.ship[k, j, p, t, s] for p in products[k, j, t, s])
+        quantity = sum(demand.get((j, p, arrival[k, j, p, t], s), 0.0)
+                       for p in products[k, j, t, s])
+        return shipped <= quantity * m.site_operating[k, t]
 
-    m.shipments_need_operating_site = pyo.Constraint(m.SHIPMENTS, rule=rule)
+    m.shipments_need_operating_site = pyo.Constraint(list(products), rule=rule)
 
 
 def define_single_sourcing(m: Model, data: PreparedNetwork) -> None:

@@ -1,0 +1,77 @@
+"""Each policy of the policies table on a tiny instance, with the optimum worked by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from optimizer.results import PlanStatus
+from tests import instances
+from tests.conftest import solve_checked
+
+
+def with_policies(raw: dict[str, Any], *policies: dict[str, Any]) -> dict[str, Any]:
+    raw["policies"] = list(policies)
+    return raw
+
+
+def test_max_country_share_splits_the_calm_scenario() -> None:
+    """calm: 6 chips from Taiwan (60) + 4 from Mexico (44) = 104; war: 10 from Mexico, 110."""
+    raw = with_policies(instances.tariff_flip(),
+                        {"policy": "max_country_share", "country": "TW", "value": 0.6})
+    plan = solve_checked(raw)
+    assert plan.scenario_costs().to_dict() == pytest.approx({"calm": 104, "war": 110})
+
+
+def test_min_suppliers_qualifies_a_second_supplier() -> None:
+    """Without tariffs Taiwan always wins: qualifying it alone costs 5, both 10."""
+    raw = instances.tariff_flip(tw_rate_in_war=0.0)
+    for offer in raw["offers"]:
+        offer["qualification_cost"] = 5
+    assert solve_checked(raw).objective == pytest.approx(105)
+    plan = solve_checked(with_policies(raw, {"policy": "min_suppliers", "component": "chip",
+                                             "value": 2}))
+    assert plan.objective == pytest.approx(110)
+    assert set(plan.tables["qualifications"].supplier) == {"tw_fab", "mx_fab"}
+
+
+def test_max_open_sites_leaves_demand_unmet() -> None:
+    """Capacity 100 each, demand 120: one site only. A: 50 + 60x1 + 40x3 + 20 unmet x 10 = 430;
+    B: 150 + 60x1 + 40x2 + 200 = 490."""
+    raw = instances.two_site_transport(capacity=100)
+    raw["settings"]["unmet_penalty"] = 10
+    plan = solve_checked(with_policies(raw, {"policy": "max_open_sites", "value": 1}))
+    assert plan.objective == pytest.approx(430)
+    assert plan.tables["sites"].set_index("site").status.to_dict() == {
+        "A": "open", "B": "not opened"}
+
+
+def test_capex_budget_rules_out_opening_both() -> None:
+    """B opens at 40: both 90 + 120 = 210 is best, but a budget of 60 leaves B alone: 220."""
+    raw = instances.two_site_transport(opening_b=40)
+    assert solve_checked(raw).objective == pytest.approx(210)
+    plan = solve_checked(with_policies(raw, {"policy": "capex_budget", "value": 60}))
+    assert plan.objective == pytest.approx(220)
+
+
+def test_min_domestic_share_buys_us_chips() -> None:
+    """US chips at 15. calm: 4 US + 6 TW = 120. war: US value >= half of all value with Mexico at
+    11: y MX <= 75/13, cost 150 - 4y = 126.92..."""
+    raw = instances.tariff_flip()
+    raw["suppliers"].append({"supplier": "us_fab", "country": "US"})
+    raw["offers"].append({"offer": "chip_us", "supplier": "us_fab", "component": "chip",
+                          "unit_price": 15})
+    raw["lanes"].append({"origin": "us_fab", "destination": "S"})
+    plan = solve_checked(with_policies(raw, {"policy": "min_domestic_share", "value": 0.5}))
+    costs = plan.scenario_costs().to_dict()
+    assert costs == pytest.approx({"calm": 120, "war": 150 - 4 * 75 / 13})
+    assert plan.domestic_share() == pytest.approx(0.5)
+
+
+def test_policy_that_cannot_hold_is_named() -> None:
+    raw = with_policies(instances.tariff_flip(),
+                        {"policy": "min_suppliers", "component": "chip", "value": 3})
+    plan = solve_checked(raw)
+    assert plan.status is PlanStatus.INFEASIBLE
+    assert any("policy min_suppliers for component 'chip'" in line for line in plan.diagnosis)
