@@ -284,11 +284,12 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         out = event.data_out
         best, bound, gap = out.mip_primal_bound, out.mip_dual_bound, out.mip_gap
         best, bound = best * money_unit, bound * money_unit
+        shown_bound = f"bound {bound:,.0f}" if abs(bound) < highspy.kHighsInf else "no bound yet"
         if abs(best) < highspy.kHighsInf:
-            options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}"
-                             f"  bound {bound:,.0f}  gap {100 * gap:.2f}%")
+            options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}  {shown_bound}"
+                             f"  gap {100 * gap:.2f}%")
         else:
-            options.progress(f"  {out.running_time:6.1f} s  no plan yet, bound {bound:,.0f}")
+            options.progress(f"  {out.running_time:6.1f} s  no plan yet, {shown_bound}")
 
     h.cbLogging += on_log
     h.cbMipInterrupt += on_mip
