@@ -492,7 +492,7 @@ def define_risk_objective(m: Model, data: PreparedNetwork) -> None:
     p = data.probability
     expected = sum(p[s] * m.scenario_cost[s] for s in m.SCENARIOS)
     m.expected_cost = pyo.Expression(expr=expected)
-    if risk.measure == "expected" or risk.weight == 0:
+    if risk.measure == "expected":
         m.objective = pyo.Objective(expr=expected, sense=pyo.minimize)
         return
     w = risk.weight

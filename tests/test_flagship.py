@@ -1,0 +1,19 @@
+"""The flagship dataset solves through the whole pipeline and its plan passes the checker."""
+
+from __future__ import annotations
+
+from data import flagship_path
+from optimizer.io import load_network
+from optimizer.results import PlanStatus
+from optimizer.solve import SolveOptions
+from tests.conftest import solve_checked
+
+
+def test_flagship_plan_is_feasible_and_checked() -> None:
+    network = load_network(flagship_path())
+    plan = solve_checked(network, SolveOptions(time_limit_s=120, mip_gap=1e-3))
+    assert plan.status in (PlanStatus.OPTIMAL, PlanStatus.FEASIBLE)
+    sites = plan.tables["sites"]
+    assert (sites.status.isin(["open", "existing"])).any()
+    assert plan.service_level() is not None and plan.service_level() > 0.5
+    assert set(plan.scenario_costs().index) == {s.scenario for s in network.scenarios}
