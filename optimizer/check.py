@@ -133,7 +133,8 @@ class _Checker:
             return 0.0
         total = 0.0
         for row in self.network.tariffs:
-            if (row.origin_country == origin and row.destination_country == destination
+            if (row.origin_country in (ANY, origin)
+                    and row.destination_country in (ANY, destination)
                     and row.scenario in (ANY, scenario)
                     and row.tariff_class in (ANY, tariff_class)
                     and (row.from_period is None or self.index[row.from_period] <= period)):

@@ -145,8 +145,8 @@ def lane_table(network: Network) -> pd.DataFrame:
 
 def tariff_rates(network: Network, keys: pd.DataFrame) -> np.ndarray:
     """Total ad valorem rate for each row of `keys` (scenario, origin_country,
-    destination_country, tariff_class, period): every matching tariff row adds up, and only
-    goods that cross a border pay."""
+    destination_country, tariff_class, period): every matching tariff row adds up ('*' matches
+    any value), and only goods that cross a border pay."""
     index = {label: i for i, label in enumerate(network.settings.periods)}
     rates = np.zeros(len(keys))
     if keys.empty:
@@ -157,7 +157,11 @@ def tariff_rates(network: Network, keys: pd.DataFrame) -> np.ndarray:
     tariff_class = keys.tariff_class.to_numpy()
     period = keys.period.to_numpy()
     for row in network.tariffs:
-        match = (origin == row.origin_country) & (destination == row.destination_country)
+        match = np.ones(len(keys), dtype=bool)
+        if row.origin_country != ANY:
+            match &= origin == row.origin_country
+        if row.destination_country != ANY:
+            match &= destination == row.destination_country
         if row.scenario != ANY:
             match &= scenario == row.scenario
         if row.tariff_class != ANY:

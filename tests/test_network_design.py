@@ -48,6 +48,15 @@ def test_tariff_scenario_flips_the_sourcing_country() -> None:
     assert plan.scenario_costs().to_dict() == pytest.approx({"calm": 100, "war": 110})
 
 
+def test_tariff_on_every_origin_keeps_the_cheaper_country() -> None:
+    instance = instances.tariff_flip()
+    instance["tariffs"][0]["origin_country"] = "*"
+    plan = solve_checked(instance)
+    # war: Taiwan 10 x 1.25 = 12.5 beats Mexico 11 x 1.25 = 13.75
+    assert plan.scenario_costs().to_dict() == pytest.approx({"calm": 100, "war": 125})
+    assert set(plan.tables["sourcing"].origin_country) == {"TW"}
+
+
 def test_committed_period_sources_once_for_every_scenario() -> None:
     instance = instances.tariff_flip()
     instance["settings"]["commit_periods"] = 1
