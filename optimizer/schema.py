@@ -309,6 +309,40 @@ def _errors_of(table: str, row: int | None, error: ValidationError) -> list[Cont
     return found
 
 
+def _reference_errors_beside_shape_errors(raw: Mapping[str, Any],
+                                          settings: Settings | None) -> list[ContractError]:
+    """Duplicate keys, unknown references and lane directions, found even when some rows fail
+    their shape, so that the user sees those errors in the same report. Rows are taken as
+    given (unvalidated) and keep their row numbers."""
+    from optimizer.validation import duplicate_keys, lane_directions, unknown_references
+
+    tables: dict[str, Any] = {}
+    for name, model in ROW_MODELS.items():
+        rows = raw.get(name)
+        if not isinstance(rows, list):
+            tables[name] = None if name == "lanes" else []
+            continue
+        tables[name] = []
+        for row in rows:
+            given: dict[str, Any] = {k: v for k, v in row.items() if k in model.model_fields
+                                     and isinstance(v, str | int | float)} if isinstance(
+                row, dict) else {}
+            tables[name].append(model.model_construct(None, **given))
+    if not tables["scenarios"]:
+        tables["scenarios"] = [DEFAULT_SCENARIO]
+    raw_settings = raw.get("settings")
+    periods = settings.periods if settings is not None else (
+        raw_settings.get("periods") if isinstance(raw_settings, dict) else None)
+    if not isinstance(periods, list):
+        periods = []
+    partial = Network.model_construct(settings=Settings.model_construct(periods=periods),
+                                      **tables)
+    found = [*duplicate_keys(partial), *lane_directions(partial)]
+    found += [e for e in unknown_references(partial) if periods or e.column not in (
+        "period", "from_period", "earliest_open_period")]
+    return found
+
+
 def parse_network(raw: Mapping[str, Any]) -> Network:
     """Validate raw tables (settings dict and lists of row dicts) into a `Network`.
 
@@ -348,7 +382,7 @@ def parse_network(raw: Mapping[str, Any]) -> Network:
         tables[name] = parsed
 
     if errors or settings is None:
-        raise InvalidNetwork(errors)
+        raise InvalidNetwork(errors + _reference_errors_beside_shape_errors(raw, settings))
     fields: dict[str, Any] = {name: rows for name, rows in tables.items() if rows is not None}
     if not fields.get("scenarios"):
         fields.pop("scenarios", None)

@@ -161,3 +161,11 @@ def test_csv_errors_carry_the_csv_row(tmp_path: Path) -> None:
     with pytest.raises(InvalidNetwork) as caught:
         load_network(folder)
     assert located(caught.value.errors) == {("offers", 2, "unit_price")}
+
+
+def test_reference_errors_come_with_shape_errors() -> None:
+    raw = base()
+    raw["offers"][0]["unit_price"] = -1
+    raw["bom"][0]["component"] = "gpu"
+    got = located(errors_of(raw))
+    assert {("offers", 1, "unit_price"), ("bom", 1, "component")} <= got
