@@ -46,6 +46,7 @@ def test_invalid_input_exits_2_listing_every_error(tmp_path: Path) -> None:
     result = reshore("solve", str(bad))
     assert result.returncode == 2
     assert "offers row 1 column unit_price" in result.stderr
+    assert "bom row 1 column component: unknown component 'gpu'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
