@@ -40,6 +40,7 @@ def build(data: PreparedNetwork, *, elastic: bool = False) -> Model:
     define_product_balance(m, data)
     define_demand_service(m, data)
     define_site_capacity(m, data)
+    define_capacity_covers_demand(m, data)
     define_shipments_need_operating_site(m, data)
     define_single_sourcing(m, data)
     define_supplier_capacity(m, data)
@@ -214,6 +215,38 @@ def define_site_capacity(m: Model, data: PreparedNetwork) -> None:
         return load <= sum(capacity[k, tier] * m.tier_operating[k, tier, t] for tier in tiers[k])
 
     m.site_capacity = pyo.Constraint(m.SITE_PERIODS, m.SCENARIOS, rule=rule)
+
+
+def define_capacity_covers_demand(m: Model, data: PreparedNetwork) -> None:
+    """Valid inequality: what has been delivered by period t was assembled by t, so
+    sum_{t'<=t} sum_{k,l} capacity_hours[k,l] tier_operating[k,l,t'] >=
+    sum_{t'<=t} sum_{j,p} assembly_hours[p] (demand[j,p,t',s] - unmet[j,p,t',s]).
+    Implied by the LP, it hands the solver the knapsack row its cover cuts need (the
+    "open capacity covers total demand" cut of facility location)."""
+    if not m.DEMAND or not m.OPERATING:
+        return
+    hours = data.products.set_index("product").assembly_hours.to_dict()
+    capacity = data.tiers.set_index(["site", "tier"]).capacity_hours.to_dict()
+    T = len(data.periods)
+    demand_in: dict[tuple[int, str], list[tuple[str, str]]] = defaultdict(list)
+    for j, p, t, s in m.DEMAND:
+        demand_in[t, s].append((j, p))
+    operating_in: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for k, tier, t in m.OPERATING:
+        operating_in[t].append((k, tier))
+    needed = {(t, s): sum(hours[p] * data.lookups.demand[j, p, t, s] for j, p in demand_in[t, s])
+              for t in range(T) for s in data.scenarios}
+    keys = [(t, s) for t in range(T) for s in data.scenarios
+            if sum(needed[u, s] for u in range(t + 1)) > 0]
+
+    def rule(m: Model, t: int, s: str) -> Any:
+        supply = sum(capacity[k, tier] * m.tier_operating[k, tier, u]
+                     for u in range(t + 1) for k, tier in operating_in[u])
+        served = sum(needed[u, s] - sum(hours[p] * m.unmet[j, p, u, s]
+                                        for j, p in demand_in[u, s]) for u in range(t + 1))
+        return supply >= served
+
+    m.capacity_covers_demand = pyo.Constraint(keys, rule=rule)
 
 
 def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> None:
