@@ -84,8 +84,6 @@ class Lookups:
     """(site, component, arrival) -> [(offer, order period)]"""
     component_use: dict[str, list[tuple[str, float]]]
     """component -> [(product, quantity per unit)]"""
-    product_components: dict[str, list[tuple[str, float]]]
-    """product -> [(component, quantity per unit)]"""
     departures: dict[tuple[str, str, int], list[tuple[str, int]]]
     """(site, product, period) -> [(customer, arrival)] shipments leaving"""
     deliveries: dict[tuple[str, str, int], list[tuple[str, int]]]
@@ -365,7 +363,6 @@ def _lookups(purchases: pd.DataFrame, bom: pd.DataFrame, shipments: pd.DataFrame
     return Lookups(
         arrivals=_group(purchases, ["site", "component", "arrival"], ["offer", "period"]),
         component_use=_singles(_group(bom, ["component"], ["product", "quantity"])),
-        product_components=_singles(_group(bom, ["product"], ["component", "quantity"])),
         departures=_group(shipments, ["site", "product", "period"], ["customer", "arrival"]),
         deliveries=_group(shipments, ["customer", "product", "arrival"], ["site", "period"]),
         site_products=_singles(_group(production, ["site", "period"], ["product"])),

@@ -359,7 +359,7 @@ def make_plan(model: Any, data: PreparedNetwork, *, status: PlanStatus, objectiv
 def _site_table(model: Any, data: PreparedNetwork) -> pd.DataFrame:
     """One row per site: the tier it runs, when it opens or closes, and its status."""
     periods = data.periods
-    opened = {(k): (tier, t) for (k, tier, t) in model.OPENINGS
+    opened = {k: (tier, t) for (k, tier, t) in model.OPENINGS
               if (model.open[k, tier, t].value or 0) > 0.5}
     closed = {k: t for (k, t) in model.CLOSINGS if (model.close[k, t].value or 0) > 0.5}
     tiers = data.tiers.groupby("site").tier.first()

@@ -24,7 +24,6 @@ from typing import Any
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from models import network_design
@@ -293,8 +292,3 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
 
     h.cbLogging += on_log
     h.cbMipInterrupt += on_mip
-
-
-def objective_value(model: Any) -> float:
-    """The objective of the solution currently held in the model's variables."""
-    return float(pyo.value(model.objective))
