@@ -12,12 +12,14 @@ be met.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ Progress = Callable[[str], None]
 
 PROGRESS_EVERY_S = 2.0
 """Seconds between two progress lines during a MIP solve."""
+HEARTBEAT_S = 5.0
+"""Seconds of solver silence after which a 'still working' line is shown."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> Hig
     h = _quiet_highs()
     _highs_options(h, options)
     log: list[str] = []
-    _attach_callbacks(h, options, log, money_unit)
+    last_report = _attach_callbacks(h, options, log, money_unit)
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
@@ -242,7 +246,8 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> Hig
          f" in {handoff_s:.2f} s; solving")
 
     started = time.perf_counter()
-    h.run()
+    with _heartbeat(options, last_report):
+        h.run()
     solve_s = time.perf_counter() - started
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
@@ -265,8 +270,34 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> Hig
                         solve_s=solve_s, size=size, log=log)
 
 
+@contextlib.contextmanager
+def _heartbeat(options: SolveOptions, last_report: list[float]) -> Iterator[None]:
+    """While HiGHS works without reporting (presolve, the root relaxation), say every few
+    seconds that it is still working."""
+    if options.progress is None:
+        yield
+        return
+    progress = options.progress
+    started, done = time.perf_counter(), threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_S):
+            now = time.perf_counter()
+            if now - last_report[0] >= HEARTBEAT_S:
+                last_report[0] = now
+                progress(f"  {now - started:6.1f} s  solving the relaxation")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
-                      money_unit: float) -> None:
+                      money_unit: float) -> list[float]:
     """Keep the solver log, report MIP progress every few seconds, and stop when asked to."""
     last_report = [time.perf_counter()]
 
@@ -290,5 +321,12 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         else:
             options.progress(f"  {out.running_time:6.1f} s  no plan yet, {shown_bound}")
 
+    def on_lp(event: Any) -> None:
+        if options.should_stop is not None and options.should_stop():
+            event.interrupt()
+
     h.cbLogging += on_log
     h.cbMipInterrupt += on_mip
+    h.cbSimplexInterrupt += on_lp
+    h.cbIpmInterrupt += on_lp
+    return last_report
