@@ -3,6 +3,7 @@
     reshore solve                      # the bundled flagship dataset
     reshore solve path/to/instance     # a CSV folder, an .xlsx or a .json
     reshore validate path/to/instance  # check the input only
+    reshore serve | worker | keys | db  # the HTTP job service (see docs/api.md)
 
 Exit status: 0 a plan was found, 1 no plan (infeasible, time limit), 2 the input is invalid.
 Progress goes to standard error; with --json, standard output carries only the summary.
@@ -17,6 +18,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from api.cli import COMMANDS as SERVICE_COMMANDS
+from api.cli import add_commands as add_service_commands
+from api.cli import run as run_service_command
 from data import FLAGSHIP_NAME, flagship_path
 from optimizer.check import check
 from optimizer.io import load_network
@@ -56,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check an instance without solving it")
     validate.add_argument("path", nargs="?", help="CSV folder, .xlsx or .json")
+    add_service_commands(commands)
     return parser
 
 
@@ -174,6 +179,8 @@ def _validate_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in SERVICE_COMMANDS:
+            return run_service_command(args)
         if args.command == "solve":
             return _solve_command(args)
         return _validate_command(args)

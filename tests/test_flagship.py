@@ -15,5 +15,6 @@ def test_flagship_plan_is_feasible_and_checked() -> None:
     assert plan.status in (PlanStatus.OPTIMAL, PlanStatus.FEASIBLE)
     sites = plan.tables["sites"]
     assert (sites.status.isin(["open", "existing"])).any()
-    assert plan.service_level() is not None and plan.service_level() > 0.5
+    service = plan.service_level()
+    assert service is not None and service > 0.5
     assert set(plan.scenario_costs().index) == {s.scenario for s in network.scenarios}

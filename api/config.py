@@ -1,0 +1,61 @@
+"""The service's settings: one class, read from `RESHORE_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Every knob of the job service; `RESHORE_<NAME>` sets `<name>`."""
+
+    model_config = SettingsConfigDict(env_prefix="RESHORE_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///reshore.db",
+        description="SQLAlchemy URL of the job store: a SQLite file by default, or"
+        " postgresql+psycopg://user:password@host/db",
+    )
+    executor: Literal["local", "celery"] = Field(
+        "local", description="local: a process pool inside the server; celery: remote workers")
+    workers: int = Field(default_factory=_default_workers, ge=1,
+                         description="solver processes of the local executor (one job each)")
+    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL")
+    queue: str = Field("reshore.jobs", description="Celery queue the jobs are sent to")
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024,
+                                description="largest request body accepted, in bytes")
+    max_model_variables: int = Field(
+        3_000_000, ge=1, description="largest model accepted, by the estimate of its variables")
+    default_time_limit_s: float = Field(
+        600.0, gt=0, description="solver time limit when neither the job nor the instance sets one")
+    max_time_limit_s: float = Field(3600.0, gt=0,
+                                    description="largest solver time limit a job may ask for")
+    job_threads: int | None = Field(
+        None, ge=1, description="HiGHS threads per job (default: the instance's setting)")
+    tenant_max_running: int = Field(
+        4, ge=1, description="jobs of one tenant running (or sent to workers) at once; the"
+        " others wait in the queue")
+    heartbeat_s: float = Field(2.0, gt=0,
+                               description="seconds between two heartbeats of a running job")
+    job_lease_s: float = Field(
+        60.0, gt=0, description="a running job whose heartbeat is older than this is taken to"
+        " have lost its worker and is run again (or failed after max_attempts)")
+    max_attempts: int = Field(3, ge=1, description="runs of one job before it is failed")
+    dispatch_interval_s: float = Field(0.5, gt=0,
+                                       description="seconds between two passes of the dispatcher")
+    migrate_on_start: bool = Field(True, description="upgrade the database schema on start")
+    log_level: str = Field("info", description="log level of the server and workers")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,145 @@
+"""Datasets: store a validated instance once, solve it many times; every version is kept."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+
+from api import store
+from api.deps import SessionDep, SettingsDep, TenantDep
+from api.instances import XLSX, counts, read_upload, validated
+from api.models import Dataset, as_utc
+from api.schemas import (
+    DatasetCreate,
+    DatasetPage,
+    DatasetVersionCreate,
+    DatasetVersionView,
+    DatasetView,
+    Problem,
+)
+from optimizer.schema import InvalidNetwork
+from optimizer.solve import input_hash
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such dataset for this tenant"}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "every bad table, row and column"}}
+
+
+def dataset_view(session: SessionDep, dataset: Dataset) -> DatasetView:
+    versions = [DatasetVersionView(version=v.version,
+                                   created_at=as_utc(v.created_at) or v.created_at,
+                                   note=v.note, input_hash=v.instance_hash,
+                                   counts=json.loads(v.counts))
+                for v in store.versions_of(session, dataset.id)]
+    return DatasetView(id=dataset.id, name=dataset.name,
+                       created_at=as_utc(dataset.created_at) or dataset.created_at,
+                       latest_version=max((v.version for v in versions), default=0),
+                       versions=versions)
+
+
+def _store(session: SessionDep, tenant: str, name: str, raw: Any, note: str,
+           dataset: Dataset | None = None) -> Dataset:
+    network = validated(raw)
+    tables = network.to_tables()
+    digest = input_hash(network)
+    store.store_instance(session, digest, tables)
+    return store.add_version(session, tenant, name, digest, counts(raw), note, dataset)
+
+
+def _dataset(session: SessionDep, tenant: str, dataset_id: str) -> Dataset:
+    dataset = store.find_dataset(session, tenant, dataset_id)
+    if dataset is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dataset {dataset_id}")
+    return dataset
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetView,
+             responses=INVALID)
+def create_dataset(body: DatasetCreate, session: SessionDep, tenant: TenantDep,
+                   response: Response) -> DatasetView:
+    """Store a validated instance under a name; an existing name gets a new version."""
+    dataset = _store(session, tenant, body.name, body.instance, body.note)
+    response.headers["Location"] = f"/v1/datasets/{dataset.id}"
+    return dataset_view(session, dataset)
+
+
+@router.post("/import", status_code=status.HTTP_201_CREATED, response_model=DatasetView,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                 XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+             responses={415: {"model": Problem, "description": "neither zip nor xlsx"},
+                        **INVALID})
+async def import_dataset(request: Request, session: SessionDep, tenant: TenantDep,
+                         settings: SettingsDep,
+                         name: Annotated[str, Query(
+                             min_length=1, max_length=200,
+                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                             description="dataset name (an existing name gets a new version)")],
+                         note: Annotated[str, Query(max_length=500,
+                                                    description="what changed")] = ""
+                         ) -> DatasetView:
+    """Store a CSV folder (zipped, settings.json beside the tables) or an xlsx workbook."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+
+    def work() -> DatasetView:
+        try:
+            raw = read_upload(body, content_type, settings.max_body_bytes)
+        except InvalidNetwork as invalid:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                [{"table": e.table, "row": e.row, "column": e.column,
+                                  "message": e.message} for e in invalid.errors]) from invalid
+        dataset = _store(session, tenant, name, raw, note)
+        view = dataset_view(session, dataset)
+        session.commit()
+        return view
+
+    return await run_in_threadpool(work)
+
+
+@router.get("", response_model=DatasetPage)
+def list_datasets(session: SessionDep, tenant: TenantDep) -> DatasetPage:
+    """The tenant's datasets, newest first."""
+    return DatasetPage(items=[dataset_view(session, d)
+                              for d in store.list_datasets(session, tenant)])
+
+
+@router.get("/{dataset_id}", response_model=DatasetView, responses=NOT_FOUND)
+def get_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> DatasetView:
+    """A dataset and its versions."""
+    return dataset_view(session, _dataset(session, tenant, dataset_id))
+
+
+@router.post("/{dataset_id}/versions", status_code=status.HTTP_201_CREATED,
+             response_model=DatasetView, responses={**NOT_FOUND, **INVALID})
+def add_version(dataset_id: str, body: DatasetVersionCreate, session: SessionDep,
+                tenant: TenantDep) -> DatasetView:
+    """Store a new version of a dataset."""
+    dataset = _dataset(session, tenant, dataset_id)
+    return dataset_view(session, _store(session, tenant, dataset.name, body.instance,
+                                        body.note, dataset))
+
+
+@router.get("/{dataset_id}/versions/{version}", responses={
+    200: {"description": "the instance in the JSON form of the data contract",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Network"}}}},
+    **NOT_FOUND})
+def get_version(dataset_id: str,
+                version: Annotated[int, PathParam(ge=1, le=2**31 - 1,
+                                                  description="version number")],
+                session: SessionDep, tenant: TenantDep) -> Response:
+    """One version's instance, as stored (validated, defaults filled in)."""
+    dataset = _dataset(session, tenant, dataset_id)
+    for stored in store.versions_of(session, dataset.id):
+        if stored.version == version:
+            document = store.load_instance(session, stored.instance_hash)
+            return Response(json.dumps(document), media_type="application/json")
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} has no version"
+                        f" {version}")

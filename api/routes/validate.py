@@ -1,0 +1,25 @@
+"""Validation without solving."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import SettingsDep, TenantDep
+from api.estimate import estimate_size
+from api.instances import check_instance, counts
+from api.schemas import SizeView, ValidateRequest, ValidationReport
+
+router = APIRouter(tags=["validate"])
+
+
+@router.post("/validate", response_model=ValidationReport)
+def validate_instance(body: ValidateRequest, _tenant: TenantDep,
+                      settings: SettingsDep) -> ValidationReport:
+    """Check an instance without solving it: every error with its table, row and column."""
+    network, errors = check_instance(body.instance)
+    if network is None:
+        return ValidationReport(valid=False, errors=errors, counts=counts(body.instance))
+    estimate = estimate_size(network)
+    return ValidationReport(valid=True, errors=[], counts=counts(body.instance),
+                            estimate=SizeView(**estimate.as_dict()),
+                            fits=estimate.variables <= settings.max_model_variables)

@@ -1,0 +1,79 @@
+"""The Celery side: the app, its one task, and `reshore worker`.
+
+Settings that make a job survive its worker: `task_acks_late` (the message is acknowledged
+only after the job ran), `task_reject_on_worker_lost` (a solver process killed mid-solve puts
+the message back), `worker_prefetch_multiplier=1` (a worker holds no jobs it has not started)
+and a visibility timeout above the longest job (Redis redelivers an unacknowledged message
+after it, e.g. when a whole worker machine died). Whatever the broker does, the store decides:
+only one run can claim a job, and the API server's dispatcher queues again any job whose worker
+stopped sending heartbeats.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from api import db
+from api.config import Settings, get_settings
+from api.jobs import JobConfig, run_job
+
+TASK_NAME = "reshore.run_job"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("reshore", broker=settings.broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=settings.queue,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": int(settings.max_time_limit_s + 600)},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+
+    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
+    def run(job_id: str) -> str:
+        current = get_settings()
+        return run_job(job_id, JobConfig(database_url=current.database_url,
+                                         heartbeat_s=current.heartbeat_s,
+                                         job_threads=current.job_threads))
+
+    return app
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked solver process opens its own database connections and loads the solver."""
+    from api.executors import warm_up
+
+    db.dispose_all(close=False)
+    warm_up()
+
+
+def start_worker(settings: Settings, concurrency: int, name: str | None,
+                 loglevel: str) -> None:
+    """Run a Celery worker in this process until it is stopped."""
+    logging.basicConfig(level=loglevel.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = make_celery(settings)
+    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel.upper()}",
+            "--pool=prefork", f"--queues={settings.queue}", "--without-gossip",
+            "--without-mingle"]
+    if name:
+        argv.append(f"--hostname={name}")
+    app.worker_main(argv)
+
+
+app = make_celery(get_settings())
+"""For `celery -A api.worker worker`."""

@@ -1,0 +1,215 @@
+"""Helpers of the API tests: real server and worker processes, keys, services, polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api import db, security
+from data import flagship_path
+from optimizer.io import read_raw_tables
+
+ROOT = Path(__file__).resolve().parents[2]
+FINAL = ("succeeded", "failed", "cancelled")
+REDIS_URL = os.environ.get("RESHORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("RESHORE_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def require(service: str, reachable: Callable[[], None]) -> None:
+    """Skip when `service` is unreachable, or fail when RESHORE_REQUIRE_SERVICES=1 (CI)."""
+    try:
+        reachable()
+    except Exception as error:
+        reason = f"{service} is not reachable: {type(error).__name__}: {error}"
+        if os.environ.get("RESHORE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} (RESHORE_REQUIRE_SERVICES=1)")
+        pytest.skip(reason)
+
+
+def redis_reachable() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def postgres_reachable() -> None:
+    import psycopg
+
+    url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, connect_timeout=3) as connection:
+        connection.execute("SELECT 1")
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped afterwards); its SQLAlchemy URL."""
+    import psycopg
+
+    admin = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    url = f"{base}/{name}"
+    try:
+        yield url
+    finally:
+        db.dispose_all()
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def new_key(database_url: str, tenant: str) -> str:
+    db.migrate(database_url)
+    with db.session_scope(database_url) as session:
+        return security.create_key(session, tenant).token
+
+
+def service_env(database_url: str, **settings: Any) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESHORE_")}
+    env["RESHORE_DATABASE_URL"] = database_url
+    env.update({f"RESHORE_{k.upper()}": str(v) for k, v in settings.items()})
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+class Server:
+    """`reshore serve` in its own process on a free port."""
+
+    def __init__(self, database_url: str, log: Path, **settings: Any) -> None:
+        self.database_url, self.log, self.settings = database_url, log, settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> Server:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
+                 str(self.port)], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                env=service_env(self.database_url, **self.settings), start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not become ready:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the server alone, as a crash would (its solver processes notice)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"Authorization": f"Bearer {token}"})
+
+
+class Worker:
+    """`reshore worker` (Celery) in its own process group."""
+
+    def __init__(self, database_url: str, log: Path, name: str, **settings: Any) -> None:
+        self.database_url, self.log, self.name, self.settings = (database_url, log, name,
+                                                                 settings)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "worker", "--concurrency", "1", "--name",
+                 self.name], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                env=service_env(self.database_url, **self.settings), start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its solver processes, as a machine dying would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_for(client: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool],
+             timeout: float = 60, every: float = 0.1) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        view: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if done(view):
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not get there in {timeout} s: {view}")
+        time.sleep(every)
+
+
+def finished(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_for(client, job_id, lambda v: v["status"] in FINAL, timeout)
+
+
+def running(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_for(client, job_id, lambda v: v["status"] == "running", timeout)
+
+
+def checked_result(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The plan, asserting the independent checker passed on it."""
+    response = client.get(f"/v1/jobs/{job_id}/result")
+    assert response.status_code == 200, response.text
+    plan: dict[str, Any] = response.json()
+    assert plan["check"]["ok"] is True, plan["check"]
+    return plan
+
+
+_flagship: dict[str, Any] = {}
+
+
+def flagship() -> dict[str, Any]:
+    """The flagship dataset in JSON form (a job that runs for a while)."""
+    if not _flagship:
+        _flagship.update(json.loads(json.dumps(read_raw_tables(flagship_path()))))
+    copy: dict[str, Any] = json.loads(json.dumps(_flagship))
+    return copy
