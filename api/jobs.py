@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import re
 import socket
 import tempfile
 import threading
@@ -29,34 +28,10 @@ from api.models import Job, JobStatus
 from optimizer.check import check
 from optimizer.results import Plan, PlanStatus
 from optimizer.schema import Network, parse_network
-from optimizer.solve import SolveOptions, solve
+from optimizer.solve import SolveOptions, SolveProgress, solve
 
 log = logging.getLogger("reshore.jobs")
 
-PROGRESS_LINE = re.compile(
-    r"^\s*[\d.]+ s\s+(?:best plan (?P<best>[-\d,.]+)\s+)?(?:no plan yet, )?"
-    r"bound (?P<bound>[-\d,.]+|-?inf)(?:\s+gap (?P<gap>[-\d.]+)%)?")
-"""The MIP progress line of `optimizer.solve` (the core reports progress as text only)."""
-
-
-def parse_progress(message: str) -> dict[str, float]:
-    """Best objective, bound and gap found in a MIP progress line (finite values only)."""
-    match = PROGRESS_LINE.match(message)
-    if match is None:
-        return {}
-    found: dict[str, float] = {}
-    for key, group, scale in (("best_objective", "best", 1.0), ("bound", "bound", 1.0),
-                              ("gap", "gap", 0.01)):
-        text = match[group]
-        if text is None:
-            continue
-        try:
-            value = float(text.replace(",", "")) * scale
-        except ValueError:
-            continue
-        if math.isfinite(value):
-            found[key] = value
-    return found
 
 
 @dataclass(frozen=True)
@@ -108,11 +83,14 @@ class _Run:
         return lines
 
     def progress(self, message: str) -> None:
-        found = parse_progress(message)
         with self._lock:
             self._lines.append(message.strip())
             self._progress["message"] = message.strip()
-            self._progress.update(found)
+
+    def mip_progress(self, where: SolveProgress) -> None:
+        found = {"best_objective": where.best_objective, "bound": where.bound, "gap": where.gap}
+        with self._lock:
+            self._progress.update({k: v for k, v in found.items() if v is not None})
 
     def should_stop(self) -> bool:
         return self.stop_requested.is_set() or self.lost.is_set()
@@ -203,7 +181,7 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     plan = solve(network, SolveOptions(
         time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
         random_seed=options.get("random_seed"), progress=run.progress,
-        should_stop=run.should_stop))
+        on_progress=run.mip_progress, should_stop=run.should_stop))
     report = check(network, plan) if plan.has_solution else None
     if report is not None and not report.ok:
         run.progress(f"independent check FAILED:\n{report}")

@@ -36,10 +36,18 @@ from optimizer.schema import Network
 Progress = Callable[[str], None]
 """Receives one line of human-readable progress at a time."""
 
-PROGRESS_EVERY_S = 2.0
-"""Seconds between two progress lines during a MIP solve."""
 HEARTBEAT_S = 5.0
 """Seconds of solver silence after which a 'still working' line is shown."""
+
+
+@dataclass(frozen=True)
+class SolveProgress:
+    """Where a MIP solve stands: None where HiGHS has no value yet."""
+
+    elapsed_s: float
+    best_objective: float | None
+    bound: float | None
+    gap: float | None
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,16 @@ class SolveOptions:
     threads: int | None = None
     random_seed: int | None = None
     log_to_console: bool = False
+    progress_every_s: float = 2.0
+    """Seconds between two MIP progress reports."""
     highs_options: dict[str, Any] = field(default_factory=dict)
     """Further HiGHS options by name, for experts (e.g. {"mip_heuristic_effort": 0.2})."""
     progress: Progress | None = field(default=None, compare=False)
+    on_progress: Callable[[SolveProgress], None] | None = field(default=None, compare=False)
+    """Receives the MIP's best objective, bound and gap as numbers, as often as `progress`."""
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
-    """Polled during the solve; when it returns True the solve is interrupted."""
+    """Polled during the solve; when it returns True the solve is interrupted (during the
+    MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
 
     def resolved(self, network: Network) -> SolveOptions:
         """These options with the instance's settings filled in where none was given."""
@@ -308,12 +321,21 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         if options.should_stop is not None and options.should_stop():
             event.interrupt()
         now = time.perf_counter()
-        if options.progress is None or now - last_report[0] < PROGRESS_EVERY_S:
+        if now - last_report[0] < options.progress_every_s or (
+                options.progress is None and options.on_progress is None):
             return
         last_report[0] = now
         out = event.data_out
         best, bound, gap = out.mip_primal_bound, out.mip_dual_bound, out.mip_gap
         best, bound = best * money_unit, bound * money_unit
+        if options.on_progress is not None:
+            finite = abs(best) < highspy.kHighsInf
+            options.on_progress(SolveProgress(
+                elapsed_s=float(out.running_time), best_objective=best if finite else None,
+                bound=bound if abs(bound) < highspy.kHighsInf else None,
+                gap=float(gap) if finite else None))
+        if options.progress is None:
+            return
         shown_bound = f"bound {bound:,.0f}" if abs(bound) < highspy.kHighsInf else "no bound yet"
         if abs(best) < highspy.kHighsInf:
             options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}  {shown_bound}"
