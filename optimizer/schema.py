@@ -57,7 +57,7 @@ class InvalidNetwork(ValueError):  # noqa: N818 - reads as a domain answer: "inv
 class Row(BaseModel):
     """Base of every table row: unknown columns are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 # --- settings -----------------------------------------------------------------------------
@@ -106,112 +106,208 @@ class Settings(Row):
 
 
 class Site(Row):
+    """A manufacturing site: existing, or a candidate that may be opened."""
+
     site: Id
+    """Site id, referenced by site_tiers, production_costs and lanes."""
     name: Text = ""
+    """Display name."""
     country: Id
+    """Country code; tariffs apply when goods cross into or out of it."""
     region: Text = ""
+    """Free-text region."""
     lat: Latitude | None = None
+    """Latitude in degrees (needed when the lanes table is absent)."""
     lon: Longitude | None = None
+    """Longitude in degrees (needed when the lanes table is absent)."""
     status: Literal["existing", "candidate"] = "candidate"
+    """existing: operates from the first period and may close; candidate: may be opened."""
     earliest_open_period: Id | None = None
+    """First period in which a candidate may operate (default: the first period)."""
     build_periods: PeriodCount = 0
+    """Periods of construction from the start of the horizon before a candidate operates."""
     closing_cost: NonNegative = 0.0
+    """One-time cost of closing an existing site."""
     labour_cost_per_hour: NonNegative = 0.0
+    """Labour cost per assembly hour (default production cost = this x assembly_hours)."""
 
 
 class SiteTier(Row):
+    """A capacity level at which a site can operate."""
+
     site: Id
+    """The site."""
     tier: Id
+    """Tier id, unique per site."""
     capacity_hours: NonNegative
+    """Assembly hours available per period."""
     opening_cost: NonNegative = 0.0
+    """One-time cost of opening the site at this tier (ignored for existing sites)."""
     fixed_cost_per_period: NonNegative = 0.0
+    """Cost of every period in which the site operates at this tier."""
 
 
 class Product(Row):
+    """A finished good demanded by customers."""
+
     product: Id
+    """Product id."""
     name: Text = ""
+    """Display name."""
     assembly_hours: Positive
+    """Site capacity hours one unit takes."""
     unit_value: NonNegative = 0.0
+    """Customs value of one unit, the base of tariffs on finished goods."""
     tariff_class: Text = ""
+    """Tariff class matched by the tariffs table."""
     holding_cost_per_period: NonNegative = 0.0
+    """Cost of holding one unit in stock for one period."""
 
 
 class Component(Row):
+    """A purchased part that goes into products through the BOM."""
+
     component: Id
+    """Component id."""
     name: Text = ""
+    """Display name."""
     tariff_class: Text = ""
+    """Tariff class matched by the tariffs table."""
     holding_cost_per_period: NonNegative = 0.0
+    """Cost of holding one unit in stock for one period."""
 
 
 class BomLine(Row):
+    """How many units of a component one unit of a product takes."""
+
     product: Id
+    """The product."""
     component: Id
+    """The component."""
     quantity: Positive
+    """Units of the component per unit of the product."""
 
 
 class ProductionCost(Row):
+    """Cost of making one unit of a product at a site, replacing labour x hours."""
+
     site: Id
+    """The site."""
     product: Id
+    """The product."""
     cost_per_unit: NonNegative
+    """Production cost per unit."""
 
 
 class Supplier(Row):
+    """A supplier plant."""
+
     supplier: Id
+    """Supplier id, referenced by offers and lanes."""
     name: Text = ""
+    """Display name."""
     country: Id
+    """Country code of the plant."""
     lat: Latitude | None = None
+    """Latitude in degrees (needed when the lanes table is absent)."""
     lon: Longitude | None = None
+    """Longitude in degrees (needed when the lanes table is absent)."""
 
 
 class Offer(Row):
+    """A supplier's offer for one component."""
+
     offer: Id
+    """Offer id."""
     supplier: Id
+    """The supplier making the offer."""
     component: Id
+    """The component offered."""
     origin_country: Id | None = None
+    """Country of origin for tariffs (default: the supplier's country)."""
     unit_price: NonNegative
+    """Price per unit, also the customs value."""
     capacity_per_period: NonNegative | None = None
+    """Units the offer can deliver per period (absent: unlimited)."""
     lead_periods: PeriodCount = 0
+    """Periods between order and arrival, before the lane's transit."""
     qualification_cost: NonNegative = 0.0
+    """One-time cost of qualifying the offer before buying from it."""
 
 
 class Customer(Row):
+    """A customer, here a data-centre campus."""
+
     customer: Id
+    """Customer id."""
     name: Text = ""
+    """Display name."""
     country: Id
+    """Country code; tariffs apply to finished goods from sites in other countries."""
     region: Text = ""
+    """Free-text region."""
     lat: Latitude | None = None
+    """Latitude in degrees (needed when the lanes table is absent)."""
     lon: Longitude | None = None
+    """Longitude in degrees (needed when the lanes table is absent)."""
     single_source: bool = False
+    """When true, each of the customer's products comes from one site over the horizon."""
 
 
 class Demand(Row):
+    """Units of a product a customer wants delivered in a period."""
+
     customer: Id
+    """The customer."""
     product: Id
+    """The product."""
     period: Id
+    """Period of delivery."""
     quantity: NonNegative
+    """Units demanded."""
     scenario: Id = ANY
+    """Scenario, or '*' for every scenario (a named scenario's row replaces the '*' row)."""
 
 
 class Lane(Row):
+    """An allowed transport link: supplier -> site or site -> customer."""
+
     origin: Id
+    """A supplier or a site."""
     destination: Id
+    """A site (from a supplier) or a customer (from a site)."""
     cost_per_unit: NonNegative = 0.0
+    """Transport cost per unit moved."""
     transit_periods: PeriodCount = 0
+    """Periods in transit."""
 
 
 class Scenario(Row):
+    """A tariff-policy future."""
+
     scenario: Id
+    """Scenario id."""
     probability: Fraction
+    """Probability; all scenarios sum to 1."""
     description: Text = ""
+    """What the scenario assumes."""
 
 
 class Tariff(Row):
+    """An ad valorem duty; every matching row adds up."""
+
     scenario: Id = ANY
+    """Scenario, or '*' for every scenario."""
     origin_country: Id
+    """Country of origin of the goods, or '*' for any."""
     destination_country: Id
+    """Importing country, or '*' for any."""
     tariff_class: Id = ANY
+    """Tariff class of the goods, or '*' for every class."""
     from_period: Id | None = None
+    """First period in which the duty applies (default: the first period)."""
     rate: NonNegative
+    """Duty as a fraction of customs value (0.25 = 25 %)."""
 
 
 PolicyName = Literal[
@@ -220,10 +316,16 @@ PolicyName = Literal[
 
 
 class Policy(Row):
+    """A sourcing or network policy (see docs/formulation.md)."""
+
     policy: PolicyName
+    """Kind of policy."""
     component: Id = ANY
+    """Component it applies to, or '*'."""
     country: Id = ANY
+    """Country it applies to, or '*'."""
     value: NonNegative
+    """Share (fraction), count or budget, by kind of policy."""
 
 
 DEFAULT_SCENARIO = Scenario(scenario="base", probability=1.0, description="single scenario")
@@ -232,25 +334,38 @@ DEFAULT_SCENARIO = Scenario(scenario="base", probability=1.0, description="singl
 class Network(BaseModel):
     """A validated instance: settings plus every table of the data contract."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     settings: Settings
+    """Horizon, discounting, risk measure, unmet-demand penalty, solver options."""
     sites: list[Site]
+    """Existing and candidate manufacturing sites."""
     site_tiers: list[SiteTier]
+    """Capacity tiers of each site."""
     products: list[Product]
+    """Finished goods."""
     components: list[Component] = []
+    """Purchased parts."""
     bom: list[BomLine] = []
+    """Bill of materials: components per unit of product."""
     production_costs: list[ProductionCost] = []
+    """Production cost per unit by site and product (default: labour x hours)."""
     suppliers: list[Supplier] = []
+    """Supplier plants."""
     offers: list[Offer] = []
+    """Component offers of the suppliers."""
     customers: list[Customer]
+    """Customers."""
     demand: list[Demand]
-    lanes: list[Lane] | None = Field(
-        None, description="allowed lanes; absent = every pair at great-circle distance"
-    )
+    """Units wanted per customer, product, period and scenario."""
+    lanes: list[Lane] | None = None
+    """Allowed lanes; absent: every pair at great-circle distance."""
     scenarios: list[Scenario] = Field(default_factory=lambda: [DEFAULT_SCENARIO])
+    """Tariff scenarios (absent: one scenario 'base')."""
     tariffs: list[Tariff] = []
+    """Ad valorem duties; matching rows add up."""
     policies: list[Policy] = []
+    """Sourcing and network policies."""
 
     def to_tables(self) -> dict[str, Any]:
         """The JSON form of the contract: settings plus one list of rows per table."""
