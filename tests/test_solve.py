@@ -1,0 +1,39 @@
+"""The solve path: options, progress reports and stopping."""
+
+from __future__ import annotations
+
+import pytest
+
+from data.synthetic import generate
+from optimizer.results import PlanStatus
+from optimizer.solve import SolveOptions, SolveProgress, solve
+from tests import instances
+from tests.conftest import solve_checked
+
+
+def test_progress_reports_best_plan_bound_and_gap() -> None:
+    reports: list[SolveProgress] = []
+    plan = solve_checked(generate("S", seed=1), SolveOptions(
+        mip_gap=1e-6, progress_every_s=0, on_progress=reports.append, threads=1))
+    assert plan.status is PlanStatus.OPTIMAL
+    assert reports
+    last = reports[-1]
+    assert last.best_objective == pytest.approx(plan.objective, rel=1e-6)
+    for report in reports:
+        if report.best_objective is not None and report.bound is not None:
+            assert report.bound <= report.best_objective * (1 + 1e-9)
+            assert report.gap is not None and 0 <= report.gap <= 1
+
+
+def test_should_stop_interrupts_the_solve() -> None:
+    plan = solve(generate("S", seed=1), SolveOptions(should_stop=lambda: True, threads=1))
+    assert plan.status in (PlanStatus.CANCELLED, PlanStatus.NO_SOLUTION)
+    assert plan.timings.solve < 30
+
+
+def test_unknown_highs_option_is_a_clear_error() -> None:
+    from optimizer.schema import parse_network
+
+    with pytest.raises(ValueError, match="HiGHS rejects option no_such_option"):
+        solve(parse_network(instances.two_site_transport()),
+              SolveOptions(highs_options={"no_such_option": 1}))
