@@ -209,7 +209,8 @@ def prepare(network: Network) -> PreparedNetwork:
     tiers = _frame(list(network.site_tiers), ["site", "tier", "capacity_hours", "opening_cost",
                                               "fixed_cost_per_period"])
     tiers = tiers[tiers.site.isin(sites.index)].merge(
-        sites[["status", "first_period"]], left_on="site", right_index=True)
+        sites[["status", "first_period"]], left_on="site", right_index=True).reset_index(
+        drop=True)
     all_periods = pd.DataFrame({"period": np.arange(horizon)})
     operating = tiers.merge(all_periods, how="cross")
     operating = operating[operating.period >= operating.first_period].reset_index(drop=True)

@@ -109,3 +109,11 @@ def test_demand_that_must_be_met_but_cannot_is_infeasible_and_named() -> None:
     text = " ".join(plan.diagnosis)
     assert "customer 'C'" in text and "product 'rack'" in text and "P1" in text
     assert "30 units short" in text
+
+
+def test_site_that_cannot_be_built_in_the_horizon_leaves_demand_unmet() -> None:
+    instance = instances.tier_choice(40)
+    instance["sites"][0]["build_periods"] = 1
+    plan = solve_checked(instance)
+    assert plan.objective == pytest.approx(400)
+    assert plan.tables["sites"].status.tolist() == ["not opened"]
