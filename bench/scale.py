@@ -63,7 +63,7 @@ def measure(size: str, seed: int, solve: bool, time_limit: float, gap: float,
                    status=outcome.model_status, gap=outcome.gap)
     else:
         started = time.perf_counter()
-        lp, _, _, integers = to_highs_lp(model)
+        lp, _, _, integers, _ = to_highs_lp(model)
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
         h.passModel(lp)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from optimizer.prepare import PreparedNetwork
 from optimizer.schema import ANY
@@ -257,18 +258,27 @@ def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> Non
     for k, j, p, t, s in m.SHIPMENTS:
         products[k, j, t, s].append(p)
 
+    ship, operating = m.ship, m.site_operating
+
     def rule(m: Model, k: str, j: str, t: int, s: str) -> Any:
-        shipped = sum(m.ship[k, j, p, t, s] for p in products[k, j, t, s])
-        quantity = sum(demand.get((j, p, arrival[k, j, p, t], s), 0.0)
-                       for p in products[k, j, t, s])
-        return shipped <= quantity * m.site_operating[k, t]
+        made = products[k, j, t, s]
+        quantity = sum(demand.get((j, p, arrival[k, j, p, t], s), 0.0) for p in made)
+        # a flat LinearExpression: no nested sum/product tree for the compiler to walk
+        terms = [ship[k, j, p, t, s] for p in made]
+        terms.append(-quantity * operating[k, t])
+        return (None, LinearExpression(terms), 0.0)
 
     m.shipments_need_operating_site = pyo.Constraint(list(products), rule=rule)
 
 
 def define_single_sourcing(m: Model, data: PreparedNetwork) -> None:
     """A single-sourced customer gets each product from one site over the whole horizon:
-    sum_k assign[k,j,p] = 1 and ship[k,j,p,t] <= demand[j,p,arrival] * assign[k,j,p]."""
+    sum_k assign[k,j,p] = 1 and ship[k,j,p,t] <= demand[j,p,arrival] * assign[k,j,p].
+
+    When all demand must be met the row is an equality, ship = demand * assign: the
+    assigned site ships all of it. Presolve then substitutes ship out, and the strong
+    linking row becomes assign[k,j,p] <= site_operating[k,t], the x_ij <= y_i of single-source
+    facility location (without it the binaries are not tied to the sites in the LP)."""
     if data.single_source.empty:
         return
     assignments = _rows(data.single_source, ["site", "customer", "product"])
@@ -281,9 +291,12 @@ def define_single_sourcing(m: Model, data: PreparedNetwork) -> None:
         list(sites), rule=lambda m, j, p: sum(m.assign[k, j, p] for k in sites[j, p]) == 1)
     arrival, demand = data.lookups.shipment_arrival, data.lookups.demand
     single = [key for key in m.SHIPMENTS if (key[0], key[1], key[2]) in m.ASSIGNMENTS]
+    must_meet = data.unmet_penalty is None and not m.elastic
 
     def rule(m: Model, k: str, j: str, p: str, t: int, s: str) -> Any:
         quantity = demand.get((j, p, arrival[k, j, p, t], s), 0.0)
+        if must_meet:
+            return m.ship[k, j, p, t, s] == quantity * m.assign[k, j, p]
         return m.ship[k, j, p, t, s] <= quantity * m.assign[k, j, p]
 
     m.shipments_from_assigned_site = pyo.Constraint(single, rule=rule)

@@ -188,9 +188,32 @@ def _highs_options(h: highspy.Highs, options: SolveOptions) -> None:
             raise ValueError(f"HiGHS rejects option {name}={value!r}")
 
 
-def to_highs_lp(model: Any) -> tuple[highspy.HighsLp, list[Any], float, int]:
+LAZY_FAMILIES = frozenset({"shipments_need_operating_site"})
+"""Constraint families that only tighten the LP relaxation (the strong linking ship <=
+demand x operating): held back from the first LP, added where the relaxation violates them,
+and checked on every integer answer (see `run_highs`)."""
+
+
+@dataclass
+class HeldBack:
+    """Rows of the model kept out of the LP handed to HiGHS: A x <= upper (CSR)."""
+
+    matrix: Any
+    upper: np.ndarray
+
+    def violated(self, x: np.ndarray, tolerance: float = 1e-7) -> np.ndarray:
+        """Indices of the held-back rows that `x` violates."""
+        if self.upper.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        excess = self.matrix @ x - self.upper
+        return np.flatnonzero(excess > tolerance * np.maximum(1.0, np.abs(self.upper)))
+
+
+def to_highs_lp(model: Any, hold_back: frozenset[str] = frozenset()
+                ) -> tuple[highspy.HighsLp, list[Any], float, int, HeldBack]:
     """Compile a Pyomo model to a `HighsLp`: (lp, Pyomo variables by column, objective
-    offset, number of integer columns)."""
+    offset, number of integer columns, rows held back). Rows of the constraint families named
+    in `hold_back` (only `<=` rows) are left out of the lp and returned apart."""
     form = LinearStandardFormCompiler().write(model, mixed_form=True)
     columns = list(form.columns)
     n, m = len(columns), len(form.rows)
@@ -206,9 +229,20 @@ def to_highs_lp(model: Any) -> tuple[highspy.HighsLp, list[Any], float, int]:
     lp.col_lower_, lp.col_upper_ = lower, upper
     sense = np.fromiter((row.bound_type for row in form.rows), int, m)
     rhs = np.asarray(form.rhs, dtype=float)
+    matrix = form.A.tocsr()
+    held = np.zeros(m, dtype=bool)
+    if hold_back:
+        held = np.fromiter((row.constraint.parent_component().local_name in hold_back
+                            for row in form.rows), bool, m) & (sense == 1)
+    kept = ~held
+    held_back = HeldBack(matrix=matrix[held], upper=rhs[held])
+    if held.any():
+        matrix, sense, rhs = matrix[kept], sense[kept], rhs[kept]
+        m = int(kept.sum())
+        lp.num_row_ = m
     lp.row_lower_ = np.where(sense == 1, -inf, rhs)
     lp.row_upper_ = np.where(sense == -1, inf, rhs)
-    matrix = form.A.tocsc()
+    matrix = matrix.tocsc()
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
     lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
@@ -217,7 +251,7 @@ def to_highs_lp(model: Any) -> tuple[highspy.HighsLp, list[Any], float, int]:
     if integer.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                            for i in integer]
-    return lp, columns, offset, int(integer.sum())
+    return lp, columns, offset, int(integer.sum()), held_back
 
 
 _banner_shown = False
@@ -242,10 +276,17 @@ def _quiet_highs() -> highspy.Highs:
     return h
 
 
-def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> HighsOutcome:
-    """Hand the model to HiGHS, solve it and write the solution back into the variables."""
+def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
+              lazy_linking: bool = True) -> HighsOutcome:
+    """Hand the model to HiGHS, solve it and write the solution back into the variables.
+
+    With `lazy_linking` (a MIP only) the strong linking rows start outside the model: the LP
+    relaxation is solved, the rows it violates are added, until none is; then the MIP is
+    solved and its answer checked against every held-back row (any violated row is added and
+    the MIP solved again), so the answer is that of the full model."""
     started = time.perf_counter()
-    lp, columns, _, integers = to_highs_lp(model)
+    lp, columns, _, integers, held = to_highs_lp(
+        model, hold_back=LAZY_FAMILIES if lazy_linking else frozenset())
     h = _quiet_highs()
     _highs_options(h, options)
     log: list[str] = []
@@ -253,14 +294,18 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> Hig
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
-                     constraints=lp.num_row_, nonzeros=len(lp.a_matrix_.value_))
+                     constraints=lp.num_row_ + held.upper.size,
+                     nonzeros=len(lp.a_matrix_.value_) + held.matrix.nnz)
     _say(options, f"handed {size.variables:,} variables ({size.integer_variables:,} integer),"
          f" {size.constraints:,} constraints and {size.nonzeros:,} nonzeros to HiGHS"
          f" in {handoff_s:.2f} s; solving")
 
     started = time.perf_counter()
     with _heartbeat(options, last_report):
-        h.run()
+        if held.upper.size and integers:
+            _solve_with_held_back_rows(h, held, options, log)
+        else:
+            h.run()
     solve_s = time.perf_counter() - started
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
@@ -281,6 +326,59 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0) -> Hig
     return HighsOutcome(model_status=status, has_solution=has_solution, objective=objective,
                         bound=bound, gap=gap, values=values, handoff_s=handoff_s,
                         solve_s=solve_s, size=size, log=log)
+
+
+MAX_LP_ROUNDS = 50
+LP_ROUNDS_SHARE = 0.5
+"""Share of the time limit after which no further LP round starts: the MIP gets the rest."""
+
+
+def _add_rows(h: highspy.Highs, held: HeldBack, rows: np.ndarray, added: np.ndarray) -> None:
+    block = held.matrix[rows]
+    h.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf), held.upper[rows],
+              block.nnz, block.indptr[:-1].astype(np.int32), block.indices.astype(np.int32),
+              block.data.astype(float))
+    added[rows] = True
+
+
+def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveOptions,
+                               log: list[str]) -> None:
+    """LP rounds adding the violated held-back rows, then the MIP, re-solved while its answer
+    violates a held-back row (see `run_highs`)."""
+    started = time.perf_counter()
+    added = np.zeros(held.upper.size, dtype=bool)
+    h.setOptionValue("solve_relaxation", True)
+    for _ in range(MAX_LP_ROUNDS):
+        if options.time_limit_s is not None and (
+                time.perf_counter() - started > LP_ROUNDS_SHARE * options.time_limit_s):
+            break
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break
+        x = np.asarray(h.getSolution().col_value, dtype=float)
+        rows = held.violated(x)
+        rows = rows[~added[rows]]
+        if rows.size == 0:
+            break
+        _add_rows(h, held, rows, added)
+    h.setOptionValue("solve_relaxation", False)
+    log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
+               f" rounds in {time.perf_counter() - started:.1f} s")
+    while True:
+        if options.time_limit_s is not None:
+            left = options.time_limit_s - (time.perf_counter() - started)
+            h.setOptionValue("time_limit", max(left, 1e-3))
+        h.run()
+        if h.getInfo().primal_solution_status != 2:
+            return
+        x = np.asarray(h.getSolution().col_value, dtype=float)
+        rows = held.violated(x)
+        rows = rows[~added[rows]]
+        if rows.size == 0:
+            return
+        log.append(f"strong linking: the MIP answer violates {rows.size} held-back rows;"
+                   " adding them and solving again")
+        _add_rows(h, held, rows, added)
 
 
 @contextlib.contextmanager
