@@ -434,12 +434,14 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
                 gap=float(gap) if finite else None))
         if options.progress is None:
             return
-        shown_bound = f"bound {bound:,.0f}" if abs(bound) < highspy.kHighsInf else "no bound yet"
+        has_bound = abs(bound) < highspy.kHighsInf
+        bound_text = f"bound {bound:,.0f}" if has_bound else "no bound yet"
         if abs(best) < highspy.kHighsInf:
-            options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}  {shown_bound}"
-                             f"  gap {100 * gap:.2f}%")
+            gap_text = f"  gap {100 * gap:.2f}%" if has_bound else ""
+            options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}"
+                             f"  {bound_text}{gap_text}")
         else:
-            options.progress(f"  {out.running_time:6.1f} s  no plan yet, {shown_bound}")
+            options.progress(f"  {out.running_time:6.1f} s  no plan yet, {bound_text}")
 
     def on_lp(event: Any) -> None:
         if options.should_stop is not None and options.should_stop():
