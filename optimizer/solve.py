@@ -333,12 +333,19 @@ LP_ROUNDS_SHARE = 0.5
 """Share of the time limit after which no further LP round starts: the MIP gets the rest."""
 
 
-def _add_rows(h: highspy.Highs, held: HeldBack, rows: np.ndarray, added: np.ndarray) -> None:
-    block = held.matrix[rows]
-    h.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf), held.upper[rows],
-              block.nnz, block.indptr[:-1].astype(np.int32), block.indices.astype(np.int32),
-              block.data.astype(float))
-    added[rows] = True
+def _add_violated_rows(h: highspy.Highs, held: HeldBack, added: np.ndarray) -> int:
+    """Add to HiGHS the held-back rows that its current solution violates and that are not in
+    yet; return how many were added."""
+    x = np.asarray(h.getSolution().col_value, dtype=float)
+    rows = held.violated(x)
+    rows = rows[~added[rows]]
+    if rows.size:
+        block = held.matrix[rows]
+        h.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf), held.upper[rows],
+                  block.nnz, block.indptr[:-1].astype(np.int32), block.indices.astype(np.int32),
+                  block.data.astype(float))
+        added[rows] = True
+    return int(rows.size)
 
 
 def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveOptions,
@@ -353,14 +360,9 @@ def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveO
                 time.perf_counter() - started > LP_ROUNDS_SHARE * options.time_limit_s):
             break
         h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if (h.getModelStatus() != highspy.HighsModelStatus.kOptimal
+                or _add_violated_rows(h, held, added) == 0):
             break
-        x = np.asarray(h.getSolution().col_value, dtype=float)
-        rows = held.violated(x)
-        rows = rows[~added[rows]]
-        if rows.size == 0:
-            break
-        _add_rows(h, held, rows, added)
     h.setOptionValue("solve_relaxation", False)
     log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
                f" rounds in {time.perf_counter() - started:.1f} s")
@@ -371,14 +373,11 @@ def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveO
         h.run()
         if h.getInfo().primal_solution_status != 2:
             return
-        x = np.asarray(h.getSolution().col_value, dtype=float)
-        rows = held.violated(x)
-        rows = rows[~added[rows]]
-        if rows.size == 0:
+        count = _add_violated_rows(h, held, added)
+        if count == 0:
             return
-        log.append(f"strong linking: the MIP answer violates {rows.size} held-back rows;"
-                   " adding them and solving again")
-        _add_rows(h, held, rows, added)
+        log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
+                   " added them, solving again")
 
 
 @contextlib.contextmanager
