@@ -378,12 +378,13 @@ def _policy_rows(data: PreparedNetwork, name: str) -> list[tuple[int, str, str, 
             in rows[["component", "country", "value"]].itertuples(index=True, name=None)]
 
 
-def _purchases_of(m: Model, data: PreparedNetwork) -> dict[str, list[tuple[Any, ...]]]:
-    """component -> purchase keys (o, k, t, s)."""
-    component = data.offers.component
-    grouped: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+def _purchases_of(m: Model, data: PreparedNetwork) -> dict[tuple[str, str],
+                                                          list[tuple[Any, ...]]]:
+    """(component, scenario) -> purchase keys (o, k, t, s), grouped once for the policies."""
+    component = data.offers.component.to_dict()
+    grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
     for key in m.PURCHASES:
-        grouped[component[key[0]]].append(key)
+        grouped[component[key[0]], key[3]].append(key)
     return grouped
 
 
@@ -393,19 +394,20 @@ def define_country_share(m: Model, data: PreparedNetwork) -> None:
     rows = _policy_rows(data, "max_country_share")
     if not rows:
         return
-    by_component = _purchases_of(m, data)
-    origin = data.offers.origin_country
+    bought = _purchases_of(m, data)
+    origin = data.offers.origin_country.to_dict()
+    offered = sorted({c for c, _ in bought})
     keys = []
     for i, comp, country, value in rows:
-        components = list(by_component) if comp == ANY else [comp]
-        for c in components:
-            countries = sorted({origin[key[0]] for key in by_component[c]}) if country == ANY \
+        for c in offered if comp == ANY else [comp]:
+            countries = sorted({origin[key[0]] for s in data.scenarios
+                                for key in bought.get((c, s), ())}) if country == ANY \
                 else [country]
             keys += [(i, c, n, s, value) for n in countries for s in data.scenarios]
     slack = _policy_slack(m, "max_country_share", [k[:4] for k in keys])
 
     def rule(m: Model, i: int, c: str, n: str, s: str, value: float) -> Any:
-        mine = [key for key in by_component[c] if key[3] == s]
+        mine = bought.get((c, s), [])
         from_n = sum(m.buy[key] for key in mine if origin[key[0]] == n)
         return from_n <= value * sum(m.buy[key] for key in mine) + slack[i, c, n, s]
 
@@ -488,16 +490,18 @@ def define_min_domestic_share(m: Model, data: PreparedNetwork) -> None:
         return
     price = (data.purchases.set_index(["offer", "site", "period"]).unit_price
              / data.money_unit).to_dict()
-    origin, component = data.offers.origin_country, data.offers.component
-    site_country = data.sites.country
+    origin = data.offers.origin_country.to_dict()
+    site_country = data.sites.country.to_dict()
     keys = [(i, s) for i, _, _, _ in rows for s in data.scenarios]
     policy = {i: (comp, country, value) for i, comp, country, value in rows}
     slack = _policy_slack(m, "min_domestic_share", keys)
 
+    bought = _purchases_of(m, data)
+
     def rule(m: Model, i: int, s: str) -> Any:
         comp, country, value = policy[i]
-        mine = [key for key in m.PURCHASES if key[3] == s
-                and (comp == ANY or component[key[0]] == comp)]
+        mine = [key for (c, s0), group in bought.items() if s0 == s and comp in (ANY, c)
+                for key in group]
         home = {key: (site_country[key[1]] if country == ANY else country) for key in mine}
         domestic = sum(price[key[:3]] * m.buy[key] for key in mine if origin[key[0]] == home[key])
         total = sum(price[key[:3]] * m.buy[key] for key in mine)

@@ -25,7 +25,7 @@ from data import FLAGSHIP_NAME, flagship_path
 from optimizer.check import check
 from optimizer.io import load_network
 from optimizer.results import Plan
-from optimizer.schema import InvalidNetwork, Network
+from optimizer.schema import InvalidNetwork, Network, parse_network
 from optimizer.solve import SolveOptions, solve
 
 EXIT_PLAN, EXIT_NO_PLAN, EXIT_INVALID_INPUT = 0, 1, 2
@@ -72,8 +72,6 @@ def _with_risk(network: Network, args: argparse.Namespace) -> Network:
         return network
     tables = network.to_tables()
     tables["settings"]["risk"].update(changes)
-    from optimizer.schema import parse_network
-
     return parse_network(tables)
 
 
