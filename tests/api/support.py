@@ -97,6 +97,18 @@ def service_env(database_url: str, **settings: Any) -> dict[str, str]:
     return env
 
 
+
+def stop_group(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a process group started with start_new_session, SIGKILL it after 15 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
 class Server:
     """`reshore serve` in its own process on a free port."""
 
@@ -131,13 +143,7 @@ class Server:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_group(self.process)
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30,
@@ -167,12 +173,7 @@ class Worker:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_group(self.process)
 
 
 def wait_for(client: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool],
