@@ -10,12 +10,13 @@ Notation: k site, l tier, t period, s scenario, p product, c component, o offer,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
-from pyomo.core.expr.numeric_expr import LinearExpression
 
+from models.linear_rows import Rows, add_block, declare, positions, start
 from optimizer.prepare import PreparedNetwork
 from optimizer.schema import ANY
 
@@ -31,6 +32,7 @@ def build(data: PreparedNetwork, *, elastic: bool = False) -> Model:
     """
     m = pyo.ConcreteModel(name="network_design")
     m.elastic = elastic
+    start(m)
     define_site_decisions(m, data)
     define_flow_decisions(m, data)
     define_one_start_per_site(m, data)
@@ -62,25 +64,26 @@ def _rows(frame: Any, columns: list[str]) -> list[tuple[Any, ...]]:
     return list(frame[columns].itertuples(index=False, name=None))
 
 
-def _by_scenario(keys: Iterable[tuple[Any, ...]], scenarios: list[str]) -> list[tuple[Any, ...]]:
-    return [(*key, s) for key in keys for s in scenarios]
+def _per_scenario(frame: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Each row of `frame` once per scenario (scenarios innermost, as the variables are
+    declared)."""
+    return frame.reset_index(drop=True).merge(pd.DataFrame({"scenario": scenarios}),
+                                              how="cross")
 
 
 def define_site_decisions(m: Model, data: PreparedNetwork) -> None:
     """First stage: open[k,l,t] (start at tier l in t), close[k,t] (an existing site stops
     from t), tier_operating[k,l,t] and site_operating[k,t] in [0, 1], qualify[o]."""
-    m.OPENINGS = pyo.Set(initialize=_rows(data.openings, ["site", "tier", "period"]), dimen=3)
-    m.CLOSINGS = pyo.Set(initialize=_rows(data.closings, ["site", "period"]), dimen=2)
-    m.OPERATING = pyo.Set(initialize=_rows(data.operating, ["site", "tier", "period"]), dimen=3)
-    site_periods = sorted({(k, t) for k, _, t in m.OPERATING})
-    m.SITE_PERIODS = pyo.Set(initialize=site_periods, dimen=2)
-    qualified = data.offers.index[data.offers.needs_qualification].tolist()
-    m.QUALIFIED_OFFERS = pyo.Set(initialize=qualified)
-    m.open = pyo.Var(m.OPENINGS, domain=pyo.Binary)
-    m.close = pyo.Var(m.CLOSINGS, domain=pyo.Binary)
-    m.tier_operating = pyo.Var(m.OPERATING, bounds=(0, 1))
-    m.site_operating = pyo.Var(m.SITE_PERIODS, bounds=(0, 1))
-    m.qualify = pyo.Var(m.QUALIFIED_OFFERS, domain=pyo.Binary)
+    operating = data.operating[["site", "tier", "period"]]
+    declare(m, "open", "OPENINGS", data.openings[["site", "tier", "period"]], domain=pyo.Binary)
+    declare(m, "close", "CLOSINGS", data.closings[["site", "period"]], domain=pyo.Binary)
+    declare(m, "tier_operating", "OPERATING", operating, bounds=(0, 1))
+    site_periods = operating[["site", "period"]].drop_duplicates().sort_values(
+        ["site", "period"])
+    declare(m, "site_operating", "SITE_PERIODS", site_periods, bounds=(0, 1))
+    qualified = data.offers.index[data.offers.needs_qualification]
+    declare(m, "qualify", "QUALIFIED_OFFERS", pd.DataFrame({"offer": qualified.tolist()}),
+            domain=pyo.Binary)
     m.CAPEX = pyo.Expression(expr=capex(m, data))
 
 
@@ -91,25 +94,22 @@ def define_flow_decisions(m: Model, data: PreparedNetwork) -> None:
     elastic model."""
     S = data.scenarios
     m.SCENARIOS = pyo.Set(initialize=S)
-    m.PURCHASES = pyo.Set(initialize=_by_scenario(
-        _rows(data.purchases, ["offer", "site", "period"]), S), dimen=4)
-    m.PRODUCTION = pyo.Set(initialize=_by_scenario(
-        _rows(data.production, ["site", "product", "period"]), S), dimen=4)
-    m.SHIPMENTS = pyo.Set(initialize=_by_scenario(
-        _rows(data.shipments, ["site", "customer", "product", "period"]), S), dimen=5)
-    m.COMPONENT_STOCK = pyo.Set(initialize=_by_scenario(
-        _rows(data.component_stock, ["site", "component", "period"]), S), dimen=4)
-    m.PRODUCT_STOCK = pyo.Set(initialize=_by_scenario(
-        _rows(data.product_stock, ["site", "product", "period"]), S), dimen=4)
-    m.DEMAND = pyo.Set(initialize=list(data.lookups.demand), dimen=4)
-    m.buy = pyo.Var(m.PURCHASES, domain=pyo.NonNegativeReals)
-    m.make = pyo.Var(m.PRODUCTION, domain=pyo.NonNegativeReals)
-    m.ship = pyo.Var(m.SHIPMENTS, domain=pyo.NonNegativeReals)
-    m.component_stock = pyo.Var(m.COMPONENT_STOCK, domain=pyo.NonNegativeReals)
-    m.product_stock = pyo.Var(m.PRODUCT_STOCK, domain=pyo.NonNegativeReals)
+    flows = (("buy", "PURCHASES", data.purchases, ["offer", "site", "period"]),
+             ("make", "PRODUCTION", data.production, ["site", "product", "period"]),
+             ("ship", "SHIPMENTS", data.shipments, ["site", "customer", "product", "period"]),
+             ("component_stock", "COMPONENT_STOCK", data.component_stock,
+              ["site", "component", "period"]),
+             ("product_stock", "PRODUCT_STOCK", data.product_stock,
+              ["site", "product", "period"]))
+    for name, index, frame, columns in flows:
+        declare(m, name, index, _per_scenario(frame[columns], S),
+                domain=pyo.NonNegativeReals)
     may_go_unmet = data.unmet_penalty is not None or m.elastic
-    m.unmet = pyo.Var(m.DEMAND, bounds=lambda _m, *key: (
-        0, data.lookups.demand[key] if may_go_unmet else 0))
+    demand = data.demand
+    declare(m, "unmet", "DEMAND", demand[["customer", "product", "period", "scenario"]],
+            domain=pyo.NonNegativeReals)
+    for variable, quantity in zip(m.unmet.values(), demand.quantity.tolist(), strict=True):
+        variable.setub(quantity if may_go_unmet else 0.0)
 
 
 # --- site life cycle ------------------------------------------------------------------------
@@ -180,26 +180,41 @@ def define_component_balance(m: Model, data: PreparedNetwork) -> None:
 
 
 def define_product_balance(m: Model, data: PreparedNetwork) -> None:
-    """stock_p[k,p,t-1] + make[k,p,t] = sum_j ship[k,j,p,t] + stock_p[k,p,t]."""
-    departures = data.lookups.departures
-
-    def rule(m: Model, k: str, p: str, t: int, s: str) -> Any:
-        before = m.product_stock[k, p, t - 1, s] if (k, p, t - 1, s) in m.PRODUCT_STOCK else 0
-        shipped = sum(m.ship[k, j, p, t, s] for j, _ in departures.get((k, p, t), ()))
-        return before + m.make[k, p, t, s] == shipped + m.product_stock[k, p, t, s]
-
-    m.product_balance = pyo.Constraint(m.PRODUCT_STOCK, rule=rule)
+    """stock_p[k,p,t-1] + make[k,p,t] = sum_j ship[k,j,p,t] + stock_p[k,p,t], per scenario
+    (a row block: one row per product_stock variable)."""
+    keys = ["site", "product", "period", "scenario"]
+    stock = m.variable_keys["product_stock"]
+    rows = Rows(len(stock))
+    rows.add("product_stock", stock.position, stock.position, -1.0)
+    before = stock.assign(period=stock.period + 1).merge(
+        stock, on=keys, suffixes=("_before", ""))
+    rows.add("product_stock", before.position, before.position_before, 1.0)
+    rows.add("make", stock.position, positions(m, "make", stock[keys]), 1.0)
+    shipped = m.variable_keys["ship"].merge(stock, on=keys, suffixes=("_ship", ""))
+    rows.add("ship", shipped.position, shipped.position_ship, -1.0)
+    add_block(m, "product_balance", rows, 0.0, 0.0)
 
 
 def define_demand_service(m: Model, data: PreparedNetwork) -> None:
-    """sum_k ship arriving in t + unmet[j,p,t] = demand[j,p,t], per scenario."""
-    deliveries, demand = data.lookups.deliveries, data.lookups.demand
+    """sum_k ship arriving in t + unmet[j,p,t] = demand[j,p,t], per scenario (a row block:
+    one row per unmet variable)."""
+    unmet = m.variable_keys["unmet"]
+    rows = Rows(len(unmet))
+    rows.add("unmet", unmet.position, unmet.position, 1.0)
+    ship = _ship_arrivals(m, data)
+    served = ship.merge(unmet, left_on=["customer", "product", "arrival", "scenario"],
+                        right_on=["customer", "product", "period", "scenario"],
+                        suffixes=("_ship", ""))
+    rows.add("ship", served.position, served.position_ship, 1.0)
+    quantity = data.demand.quantity.to_numpy(dtype=float)
+    add_block(m, "demand_service", rows, quantity, quantity)
 
-    def rule(m: Model, j: str, p: str, t: int, s: str) -> Any:
-        served = sum(m.ship[k, j, p, t0, s] for k, t0 in deliveries.get((j, p, t), ()))
-        return served + m.unmet[j, p, t, s] == demand[j, p, t, s]
 
-    m.demand_service = pyo.Constraint(m.DEMAND, rule=rule)
+def _ship_arrivals(m: Model, data: PreparedNetwork) -> pd.DataFrame:
+    """The ship variables' keys with each shipment's arrival period."""
+    ship: pd.DataFrame = m.variable_keys["ship"]
+    arrival = np.repeat(data.shipments.arrival.to_numpy(dtype=np.int64), len(data.scenarios))
+    return ship.assign(arrival=arrival)
 
 
 # --- capacities and linking -----------------------------------------------------------------
@@ -252,23 +267,23 @@ def define_capacity_covers_demand(m: Model, data: PreparedNetwork) -> None:
 
 def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> None:
     """Strong linking, per customer: sum_p ship[k,j,p,t] <= sum_p demand[j,p,arrival] *
-    site_operating[k,t]. With one product it is the x_ij <= y_i of facility location."""
-    arrival, demand = data.lookups.shipment_arrival, data.lookups.demand
-    products: dict[tuple[str, str, int, str], list[str]] = defaultdict(list)
-    for k, j, p, t, s in m.SHIPMENTS:
-        products[k, j, t, s].append(p)
-
-    ship, operating = m.ship, m.site_operating
-
-    def rule(m: Model, k: str, j: str, t: int, s: str) -> Any:
-        made = products[k, j, t, s]
-        quantity = sum(demand.get((j, p, arrival[k, j, p, t], s), 0.0) for p in made)
-        # a flat LinearExpression: no nested sum/product tree for the compiler to walk
-        terms = [ship[k, j, p, t, s] for p in made]
-        terms.append(-quantity * operating[k, t])
-        return (None, LinearExpression(terms), 0.0)
-
-    m.shipments_need_operating_site = pyo.Constraint(list(products), rule=rule)
+    site_operating[k,t]. With one product it is the x_ij <= y_i of facility location (a row
+    block: one row per site, customer, departure period and scenario)."""
+    ship = _ship_arrivals(m, data)
+    if ship.empty:
+        return
+    demand = data.demand.rename(columns={"period": "arrival"})
+    ship = ship.merge(demand, on=["customer", "product", "arrival", "scenario"], how="left",
+                      sort=False)
+    group = ship.groupby(["site", "customer", "period", "scenario"], sort=False)
+    row = group.ngroup().to_numpy()
+    heads = group.head(1).reset_index(drop=True)
+    need = ship.quantity.fillna(0.0).groupby(row).sum().to_numpy()
+    rows = Rows(len(heads))
+    rows.add("ship", row, ship.position, 1.0)
+    rows.add("site_operating", np.arange(len(heads)),
+             positions(m, "site_operating", heads[["site", "period"]]), -need)
+    add_block(m, "shipments_need_operating_site", rows, -np.inf, 0.0)
 
 
 def define_single_sourcing(m: Model, data: PreparedNetwork) -> None:
@@ -517,22 +532,33 @@ def define_scenario_cost(m: Model, data: PreparedNetwork) -> None:
     """cost[s] = capex + sum_t discount_t (tier fixed costs + purchase + inbound transport +
     tariffs + production + outbound transport + holding + unmet penalty), each flow priced as
     in `optimizer.costs`. Money is counted in `money_unit`s so that no row mixes cents
-    with billions beyond what the solver's tolerances bear."""
-    from optimizer.costs import unit_costs
+    with billions beyond what the solver's tolerances bear. (A row block: one row per
+    scenario.)"""
+    from optimizer.costs import KEYS, unit_costs
 
     coefficients = unit_costs(data)
     unit = data.money_unit
-    m.scenario_cost = pyo.Var(m.SCENARIOS, domain=pyo.Reals)
-    fixed = {key: f / unit for key, f in coefficients.fixed.items()}
-    terms: dict[Any, list[Any]] = defaultdict(list)
-    for family, table in coefficients.per_scenario.items():
-        variable = getattr(m, family)
-        for key, coefficient in table.items():
-            if coefficient:
-                terms[key[-1]].append(coefficient / unit * variable[key])
-    m.scenario_cost_definition = pyo.Constraint(
-        m.SCENARIOS, rule=lambda m, s: m.scenario_cost[s] == m.CAPEX + sum(
-            f * m.tier_operating[key] for key, f in fixed.items() if f) + sum(terms[s]))
+    S = data.scenarios
+    declare(m, "scenario_cost", "SCENARIO_COSTS", pd.DataFrame({"scenario": S}),
+            domain=pyo.Reals)
+    rows = Rows(len(S))
+    every = np.arange(len(S))
+    rows.add("scenario_cost", every, every, 1.0)
+    first_stage = (("open", data.openings.opening_cost),
+                   ("close", data.closings.closing_cost),
+                   ("qualify", data.offers.qualification_cost[data.offers.needs_qualification]),
+                   ("tier_operating", pd.Series(list(coefficients.fixed.values()), dtype=float)))
+    for family, cost in first_stage:
+        column = np.tile(np.arange(len(cost)), len(S))
+        rows.add(family, np.repeat(every, len(cost)), column,
+                 np.tile(-cost.to_numpy(dtype=float) / unit, len(S)))
+    scenario_row = {s: i for i, s in enumerate(S)}
+    for family, frame in coefficients.frames.items():
+        keys = KEYS[family]
+        total = frame.drop(columns=keys).sum(axis=1).to_numpy(dtype=float)
+        rows.add(family, frame.scenario.map(scenario_row).to_numpy(),
+                 positions(m, family, frame[keys]), -total / unit)
+    add_block(m, "scenario_cost_definition", rows, 0.0, 0.0)
 
 
 def define_risk_objective(m: Model, data: PreparedNetwork) -> None:

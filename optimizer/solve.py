@@ -26,6 +26,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from models import network_design
@@ -212,42 +213,79 @@ class HeldBack:
 def to_highs_lp(model: Any, hold_back: frozenset[str] = frozenset()
                 ) -> tuple[highspy.HighsLp, list[Any], float, int, HeldBack]:
     """Compile a Pyomo model to a `HighsLp`: (lp, Pyomo variables by column, objective
-    offset, number of integer columns, rows held back). Rows of the constraint families named
-    in `hold_back` (only `<=` rows) are left out of the lp and returned apart."""
+    offset, number of integer columns, rows held back).
+
+    The Pyomo constraints and objective go through Pyomo's `LinearStandardFormCompiler`; the
+    model's row blocks (`models.linear_rows`) are appended as they are. Blocks named in
+    `hold_back` (only `<=` rows) are left out of the lp and returned apart."""
     form = LinearStandardFormCompiler().write(model, mixed_form=True)
     columns = list(form.columns)
-    n, m = len(columns), len(form.rows)
+    column_of = {id(v): i for i, v in enumerate(columns)}
+    blocks: dict[str, Any] = getattr(model, "row_blocks", {})
+    family_columns: dict[str, np.ndarray] = {}
+    for block in blocks.values():
+        for family in block.families:
+            if family in family_columns:
+                continue
+            members = list(getattr(model, family).values())
+            found = np.fromiter((column_of.get(id(v), -1) for v in members), np.int64,
+                                len(members))
+            new = np.flatnonzero(found < 0)
+            found[new] = np.arange(len(columns), len(columns) + new.size)
+            columns.extend(members[i] for i in new)
+            family_columns[family] = found
+    n = len(columns)
+
+    def widened(matrix: Any) -> Any:
+        matrix = matrix.tocsr()
+        matrix.resize((matrix.shape[0], n))
+        return matrix
+
+    def block_matrix(block: Any) -> Any:
+        spread = np.concatenate([family_columns[f] for f in block.families])
+        matrix = block.matrix
+        return sp.csr_matrix((matrix.data, spread[matrix.indices], matrix.indptr),
+                             shape=(matrix.shape[0], n))
+
+    inf = highspy.kHighsInf
+    sense = np.fromiter((row.bound_type for row in form.rows), int, len(form.rows))
+    rhs = np.asarray(form.rhs, dtype=float)
+    parts = [widened(form.A)] if len(form.rows) else []
+    row_lower = [np.where(sense == 1, -inf, rhs)]
+    row_upper = [np.where(sense == -1, inf, rhs)]
+    held_parts, held_upper = [], []
+    for name, block in blocks.items():
+        if name in hold_back:
+            if not np.isneginf(block.lower).all():
+                raise ValueError(f"only <= rows can be held back; {name} has lower bounds")
+            held_parts.append(block_matrix(block))
+            held_upper.append(block.upper)
+            continue
+        parts.append(block_matrix(block))
+        row_lower.append(np.where(np.isneginf(block.lower), -inf, block.lower))
+        row_upper.append(np.where(np.isposinf(block.upper), inf, block.upper))
+    matrix = sp.vstack(parts, format="csc") if parts else sp.csc_matrix((0, n))
+    held_back = HeldBack(
+        matrix=sp.vstack(held_parts, format="csr") if held_parts else sp.csr_matrix((0, n)),
+        upper=np.concatenate(held_upper) if held_upper else np.zeros(0))
+
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, m
-    objective = form.c.toarray().ravel() if form.c.shape[0] else np.zeros(n)
-    lp.col_cost_ = objective.astype(float)
+    lp.num_col_, lp.num_row_ = n, int(matrix.shape[0])
+    objective = np.zeros(n)
+    if form.c.shape[0]:
+        objective[:form.c.shape[1]] = form.c.toarray().ravel()
+    lp.col_cost_ = objective
     offset = float(form.c_offset[0]) if len(form.c_offset) else 0.0
     lp.offset_ = offset
-    inf = highspy.kHighsInf
-    lower = np.fromiter((-inf if v.lb is None else v.lb for v in columns), float, n)
-    upper = np.fromiter((inf if v.ub is None else v.ub for v in columns), float, n)
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    sense = np.fromiter((row.bound_type for row in form.rows), int, m)
-    rhs = np.asarray(form.rhs, dtype=float)
-    matrix = form.A.tocsr()
-    held = np.zeros(m, dtype=bool)
-    if hold_back:
-        held = np.fromiter((row.constraint.parent_component().local_name in hold_back
-                            for row in form.rows), bool, m) & (sense == 1)
-    kept = ~held
-    held_back = HeldBack(matrix=matrix[held], upper=rhs[held])
-    if held.any():
-        matrix, sense, rhs = matrix[kept], sense[kept], rhs[kept]
-        m = int(kept.sum())
-        lp.num_row_ = m
-    lp.row_lower_ = np.where(sense == 1, -inf, rhs)
-    lp.row_upper_ = np.where(sense == -1, inf, rhs)
-    matrix = matrix.tocsc()
+    lp.col_lower_ = np.fromiter((-inf if v.lb is None else v.lb for v in columns), float, n)
+    lp.col_upper_ = np.fromiter((inf if v.ub is None else v.ub for v in columns), float, n)
+    lp.row_lower_ = np.concatenate(row_lower)
+    lp.row_upper_ = np.concatenate(row_upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
     lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
     lp.a_matrix_.value_ = matrix.data.astype(float)
-    integer = np.fromiter((v.is_integer() or v.is_binary() for v in columns), bool, n)
+    integer = np.fromiter((v.is_integer() for v in columns), bool, n)
     if integer.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                            for i in integer]

@@ -1,0 +1,83 @@
+"""Row blocks (models.linear_rows) hand HiGHS exactly the rows Pyomo's own compiler makes of
+the same families stated as ordinary Pyomo constraints."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+import scipy.sparse as sp
+
+from data import flagship_path
+from data.synthetic import generate
+from models import network_design
+from models.linear_rows import as_constraint
+from optimizer.io import load_network
+from optimizer.prepare import prepare
+from optimizer.schema import Network
+from optimizer.solve import to_highs_lp
+
+
+def _rows(model: Any) -> Counter[tuple[Any, ...]]:
+    """Every row of the compiled model as (lower, upper, sorted (variable, coefficient)),
+    independent of row and column order."""
+    lp, columns, _, _, held = to_highs_lp(model)
+    assert held.upper.size == 0
+    names = [v.name for v in columns]
+    matrix = lp.a_matrix_
+    csc = (np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_))
+    csr = sp.csc_matrix(csc, shape=(lp.num_row_, lp.num_col_)).tocsr()
+    out: Counter[tuple[Any, ...]] = Counter()
+    for i in range(lp.num_row_):
+        start, end = csr.indptr[i], csr.indptr[i + 1]
+        terms = sorted((names[j], round(float(a), 9))
+                       for j, a in zip(csr.indices[start:end], csr.data[start:end], strict=True))
+        out[(round(lp.row_lower_[i], 6), round(lp.row_upper_[i], 6), *terms)] += 1
+    return out
+
+
+def _as_pyomo_constraints(data: Any) -> Any:
+    model = network_design.build(data)
+    for name, block in list(model.row_blocks.items()):
+        setattr(model, f"{name}_as_constraint", as_constraint(model, block))
+    model.row_blocks = {}
+    return model
+
+
+@pytest.mark.parametrize("network", [
+    pytest.param(lambda: load_network(flagship_path()), id="flagship"),
+    pytest.param(lambda: generate("S", seed=3), id="synthetic-S"),
+])
+def test_row_blocks_compile_to_the_rows_of_ordinary_constraints(network: Any) -> None:
+    data = prepare(network())
+    blocks = _rows(network_design.build(data))
+    constraints = _rows(_as_pyomo_constraints(data))
+    assert blocks == constraints
+
+
+def test_held_back_block_leaves_the_lp_and_keeps_its_rows() -> None:
+    net: Network = generate("S", seed=3)
+    model = network_design.build(prepare(net))
+    full, _, _, _, _ = to_highs_lp(model)
+    lp, columns, _, _, held = to_highs_lp(
+        model, hold_back=frozenset({"shipments_need_operating_site"}))
+    linking = model.row_blocks["shipments_need_operating_site"]
+    assert held.upper.size == linking.rows > 0
+    assert lp.num_row_ + linking.rows == full.num_row_
+    assert lp.num_col_ == len(columns) == full.num_col_
+    assert held.matrix.nnz == linking.matrix.nnz
+
+
+def test_every_variable_family_knows_where_its_members_sit() -> None:
+    model = network_design.build(prepare(generate("S", seed=3)))
+    assert {"ship", "buy", "make", "unmet", "open", "site_operating"} <= set(model.variable_keys)
+    for name, keys in model.variable_keys.items():
+        variable = getattr(model, name)
+        assert isinstance(variable, pyo.Var)
+        columns = [c for c in keys.columns if c != "position"]
+        rows = keys.sort_values("position")[columns].itertuples(index=False, name=None)
+        expected = [row[0] if len(row) == 1 else row for row in rows]
+        assert list(variable.keys()) == expected, name
