@@ -202,12 +202,15 @@ class HeldBack:
     matrix: Any
     upper: np.ndarray
 
-    def violated(self, x: np.ndarray, tolerance: float = 1e-7) -> np.ndarray:
-        """Indices of the held-back rows that `x` violates."""
+    def violated(self, x: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
+        """Indices of the held-back rows that `x` violates by more than `tolerance` times the
+        row's largest coefficient (HiGHS's own integrality and feasibility tolerances let a
+        binary sit 1e-6 off its value, which moves such a row by that much)."""
         if self.upper.size == 0:
             return np.zeros(0, dtype=np.int64)
         excess = self.matrix @ x - self.upper
-        return np.flatnonzero(excess > tolerance * np.maximum(1.0, np.abs(self.upper)))
+        scale = np.maximum(1.0, abs(self.matrix).max(axis=1).toarray().ravel())
+        return np.flatnonzero(excess > tolerance * np.maximum(scale, np.abs(self.upper)))
 
 
 def to_highs_lp(model: Any, hold_back: frozenset[str] = frozenset()
