@@ -39,6 +39,8 @@ class RowBlock:
     """-inf where a row has no lower bound."""
     upper: np.ndarray
     """+inf where a row has no upper bound."""
+    kept: np.ndarray | None = None
+    """Rows that stay in the LP even when the solve holds the block back (None: none)."""
 
     @property
     def rows(self) -> int:
@@ -96,7 +98,8 @@ class Rows:
         self._terms.append((family, rows[keep], columns[keep], values[keep]))
         return self
 
-    def block(self, model: Model, lower: Any, upper: Any) -> RowBlock:
+    def block(self, model: Model, lower: Any, upper: Any,
+              kept: np.ndarray | None = None) -> RowBlock:
         families: list[str] = []
         for family, *_ in self._terms:
             if family not in families:
@@ -115,13 +118,16 @@ class Rows:
         shape = (self.count,)
         return RowBlock(families=tuple(families), matrix=matrix,
                         lower=np.broadcast_to(np.asarray(lower, dtype=float), shape).copy(),
-                        upper=np.broadcast_to(np.asarray(upper, dtype=float), shape).copy())
+                        upper=np.broadcast_to(np.asarray(upper, dtype=float), shape).copy(),
+                        kept=kept)
 
 
-def add_block(model: Model, name: str, rows: Rows, lower: Any, upper: Any) -> None:
-    """Register the rows collected in `rows` as the family `name` of the model."""
+def add_block(model: Model, name: str, rows: Rows, lower: Any, upper: Any,
+              kept: np.ndarray | None = None) -> None:
+    """Register the rows collected in `rows` as the family `name` of the model (`kept`: the
+    rows that stay in the LP when the solve holds the family back)."""
     if rows.count:
-        model.row_blocks[name] = rows.block(model, lower, upper)
+        model.row_blocks[name] = rows.block(model, lower, upper, kept)
 
 
 def as_constraint(model: Model, block: RowBlock) -> Any:

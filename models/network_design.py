@@ -265,6 +265,12 @@ def define_capacity_covers_demand(m: Model, data: PreparedNetwork) -> None:
     m.capacity_covers_demand = pyo.Constraint(keys, rule=rule)
 
 
+CHEAPEST_SITES_KEPT = 20
+"""Strong linking rows of each customer's cheapest sites (per period and scenario) stay in
+the LP when the solve holds the family back: the relaxation's flows go there first, so the
+first LP round already has most of the rows it would otherwise add one round at a time."""
+
+
 def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> None:
     """Strong linking, per customer: sum_p ship[k,j,p,t] <= sum_p demand[j,p,arrival] *
     site_operating[k,t]. With one product it is the x_ij <= y_i of facility location (a row
@@ -273,8 +279,11 @@ def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> Non
     if ship.empty:
         return
     demand = data.demand.rename(columns={"period": "arrival"})
-    ship = ship.merge(demand, on=["customer", "product", "arrival", "scenario"], how="left",
-                      sort=False)
+    lane_cost = (np.repeat(data.shipments.transport_cost_per_unit.to_numpy(dtype=float),
+                           len(data.scenarios))
+                 + data.shipment_tariffs.tariff_per_unit.to_numpy(dtype=float))
+    ship = ship.assign(lane_cost=lane_cost).merge(
+        demand, on=["customer", "product", "arrival", "scenario"], how="left", sort=False)
     group = ship.groupby(["site", "customer", "period", "scenario"], sort=False)
     row = group.ngroup().to_numpy()
     heads = group.head(1).reset_index(drop=True)
@@ -283,7 +292,10 @@ def define_shipments_need_operating_site(m: Model, data: PreparedNetwork) -> Non
     rows.add("ship", row, ship.position, 1.0)
     rows.add("site_operating", np.arange(len(heads)),
              positions(m, "site_operating", heads[["site", "period"]]), -need)
-    add_block(m, "shipments_need_operating_site", rows, -np.inf, 0.0)
+    heads["lane_cost"] = ship.lane_cost.groupby(row).mean().to_numpy()
+    rank = heads.groupby(["customer", "period", "scenario"]).lane_cost.rank(method="first")
+    add_block(m, "shipments_need_operating_site", rows, -np.inf, 0.0,
+              kept=(rank <= CHEAPEST_SITES_KEPT).to_numpy())
 
 
 def define_single_sourcing(m: Model, data: PreparedNetwork) -> None:

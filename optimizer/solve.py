@@ -175,6 +175,7 @@ def diagnose_infeasibility(data: PreparedNetwork, options: SolveOptions) -> list
 
 def _highs_options(h: highspy.Highs, options: SolveOptions) -> None:
     h.setOptionValue("output_flag", True)  # the log reaches the callback either way
+    h.setOptionValue("mip_lp_solver", ROOT_LP_SOLVER)
     h.setOptionValue("log_to_console", bool(options.log_to_console))
     if options.time_limit_s is not None:
         h.setOptionValue("time_limit", float(options.time_limit_s))
@@ -258,15 +259,18 @@ def to_highs_lp(model: Any, hold_back: frozenset[str] = frozenset()
     row_upper = [np.where(sense == -1, inf, rhs)]
     held_parts, held_upper = [], []
     for name, block in blocks.items():
+        whole = block_matrix(block)
+        lower, upper = block.lower, block.upper
         if name in hold_back:
             if not np.isneginf(block.lower).all():
                 raise ValueError(f"only <= rows can be held back; {name} has lower bounds")
-            held_parts.append(block_matrix(block))
-            held_upper.append(block.upper)
-            continue
-        parts.append(block_matrix(block))
-        row_lower.append(np.where(np.isneginf(block.lower), -inf, block.lower))
-        row_upper.append(np.where(np.isposinf(block.upper), inf, block.upper))
+            kept = np.zeros(block.rows, bool) if block.kept is None else block.kept
+            held_parts.append(whole[~kept])
+            held_upper.append(block.upper[~kept])
+            whole, lower, upper = whole[kept], lower[kept], upper[kept]
+        parts.append(whole)
+        row_lower.append(np.where(np.isneginf(lower), -inf, lower))
+        row_upper.append(np.where(np.isposinf(upper), inf, upper))
     matrix = sp.vstack(parts, format="csc") if parts else sp.csc_matrix((0, n))
     held_back = HeldBack(
         matrix=sp.vstack(held_parts, format="csr") if held_parts else sp.csr_matrix((0, n)),
@@ -331,7 +335,8 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
     h = _quiet_highs()
     _highs_options(h, options)
     log: list[str] = []
-    last_report = _attach_callbacks(h, options, log, money_unit)
+    deadline = Deadline(options.time_limit_s)
+    last_report = _attach_callbacks(h, options, log, money_unit, deadline)
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
@@ -342,13 +347,17 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
          f" in {handoff_s:.2f} s; solving")
 
     started = time.perf_counter()
+    deadline.start()
+    relaxation_bound = -np.inf
     with _heartbeat(options, last_report):
         if held.upper.size and integers:
-            _solve_with_held_back_rows(h, held, options, log)
+            relaxation_bound = _solve_with_held_back_rows(h, held, options, log)
         else:
             h.run()
     solve_s = time.perf_counter() - started
     status = h.modelStatusToString(h.getModelStatus())
+    if deadline.passed and status == "Interrupted by user":
+        status = "Time limit reached"
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2
     values = objective = bound = gap = None
@@ -360,7 +369,11 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
             variable.set_value(float(value), skip_validation=True)
         objective = float(info.objective_function_value) * money_unit
         if integers:
-            bound, gap = float(info.mip_dual_bound) * money_unit, float(info.mip_gap)
+            # stopped before the MIP had a bound: the last LP round's is valid
+            mip_bound = max(float(info.mip_dual_bound), relaxation_bound)
+            bound = mip_bound * money_unit
+            gap = (float(info.objective_function_value) - mip_bound) / max(
+                abs(float(info.objective_function_value)), 1e-9)
         else:
             bound, gap = objective, 0.0
     _say(options, f"HiGHS: {status.lower()} in {solve_s:.2f} s")
@@ -372,6 +385,12 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
 MAX_LP_ROUNDS = 50
 LP_ROUNDS_SHARE = 0.5
 """Share of the time limit after which no further LP round starts: the MIP gets the rest."""
+MIN_ROUND_GAIN = 1e-4
+"""An LP round that raised the bound by less than this share ends the rounds: the rows it
+found barely tighten the relaxation, and each round costs a re-solve."""
+ROOT_LP_SOLVER = "ipm"
+"""HiGHS solver for the first LP (the first round, and the MIP's root relaxation): interior
+point with crossover; the later rounds and the MIP's node LPs warm-start dual simplex."""
 
 
 def _add_violated_rows(h: highspy.Highs, held: HeldBack, added: np.ndarray) -> int:
@@ -390,21 +409,30 @@ def _add_violated_rows(h: highspy.Highs, held: HeldBack, added: np.ndarray) -> i
 
 
 def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveOptions,
-                               log: list[str]) -> None:
+                               log: list[str]) -> float:
     """LP rounds adding the violated held-back rows, then the MIP, re-solved while its answer
-    violates a held-back row (see `run_highs`)."""
+    violates a held-back row (see `run_highs`). Returns the last LP round's bound, a valid
+    lower bound of the whole model (-inf when no round finished)."""
     started = time.perf_counter()
     added = np.zeros(held.upper.size, dtype=bool)
     h.setOptionValue("solve_relaxation", True)
+    h.setOptionValue("solver", ROOT_LP_SOLVER)
+    bound = -np.inf
     for _ in range(MAX_LP_ROUNDS):
         if options.time_limit_s is not None and (
                 time.perf_counter() - started > LP_ROUNDS_SHARE * options.time_limit_s):
             break
         h.run()
-        if (h.getModelStatus() != highspy.HighsModelStatus.kOptimal
-                or _add_violated_rows(h, held, added) == 0):
+        h.setOptionValue("solver", "simplex")
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break
+        previous, bound = bound, h.getInfo().objective_function_value
+        if bound - previous < MIN_ROUND_GAIN * max(1.0, abs(bound)):
+            break
+        if _add_violated_rows(h, held, added) == 0:
             break
     h.setOptionValue("solve_relaxation", False)
+    h.setOptionValue("solver", "choose")
     log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
                f" rounds in {time.perf_counter() - started:.1f} s")
     while True:
@@ -413,10 +441,10 @@ def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveO
             h.setOptionValue("time_limit", max(left, 1e-3))
         h.run()
         if h.getInfo().primal_solution_status != 2:
-            return
+            return float(bound)
         count = _add_violated_rows(h, held, added)
         if count == 0:
-            return
+            return float(bound)
         log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
                    " added them, solving again")
 
@@ -447,8 +475,29 @@ def _heartbeat(options: SolveOptions, last_report: list[float]) -> Iterator[None
         thread.join()
 
 
+class Deadline:
+    """The time limit over the whole solve. HiGHS counts its limit per run and per phase (the
+    sub-MIP that completes a MIP start has a clock of its own), so the callbacks also stop it
+    once the wall-clock limit has passed."""
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.start()
+
+    def start(self) -> None:
+        """Start the clock (when the solve starts)."""
+        self.started = time.perf_counter()
+        self.at = None if self.limit_s is None else self.started + self.limit_s
+        self.passed = False
+
+    def reached(self) -> bool:
+        if self.at is not None and time.perf_counter() > self.at:
+            self.passed = True
+        return self.passed
+
+
 def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
-                      money_unit: float) -> list[float]:
+                      money_unit: float, deadline: Deadline) -> list[float]:
     """Keep the solver log, report MIP progress every few seconds, and stop when asked to."""
     last_report = [time.perf_counter()]
 
@@ -456,9 +505,10 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         log.append(str(event.message).rstrip("\n"))
 
     def on_mip(event: Any) -> None:
-        if options.should_stop is not None and options.should_stop():
+        if deadline.reached() or (options.should_stop is not None and options.should_stop()):
             event.interrupt()
         now = time.perf_counter()
+        elapsed = now - deadline.started
         if now - last_report[0] < options.progress_every_s or (
                 options.progress is None and options.on_progress is None):
             return
@@ -469,7 +519,7 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         if options.on_progress is not None:
             finite = abs(best) < highspy.kHighsInf
             options.on_progress(SolveProgress(
-                elapsed_s=float(out.running_time), best_objective=best if finite else None,
+                elapsed_s=elapsed, best_objective=best if finite else None,
                 bound=bound if abs(bound) < highspy.kHighsInf else None,
                 gap=float(gap) if finite else None))
         if options.progress is None:
@@ -478,13 +528,13 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         bound_text = f"bound {bound:,.0f}" if has_bound else "no bound yet"
         if abs(best) < highspy.kHighsInf:
             gap_text = f"  gap {100 * gap:.2f}%" if has_bound else ""
-            options.progress(f"  {out.running_time:6.1f} s  best plan {best:,.0f}"
+            options.progress(f"  {elapsed:6.1f} s  best plan {best:,.0f}"
                              f"  {bound_text}{gap_text}")
         else:
-            options.progress(f"  {out.running_time:6.1f} s  no plan yet, {bound_text}")
+            options.progress(f"  {elapsed:6.1f} s  no plan yet, {bound_text}")
 
     def on_lp(event: Any) -> None:
-        if options.should_stop is not None and options.should_stop():
+        if deadline.reached() or (options.should_stop is not None and options.should_stop()):
             event.interrupt()
 
     h.cbLogging += on_log

@@ -4,6 +4,7 @@ the same families stated as ordinary Pyomo constraints."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -58,17 +59,21 @@ def test_row_blocks_compile_to_the_rows_of_ordinary_constraints(network: Any) ->
     assert blocks == constraints
 
 
-def test_held_back_block_leaves_the_lp_and_keeps_its_rows() -> None:
+@pytest.mark.parametrize("kept_share", [0.0, 0.5])
+def test_held_back_block_leaves_the_lp_but_its_kept_rows(kept_share: float) -> None:
     net: Network = generate("S", seed=3)
     model = network_design.build(prepare(net))
     full, _, _, _, _ = to_highs_lp(model)
-    lp, columns, _, _, held = to_highs_lp(
-        model, hold_back=frozenset({"shipments_need_operating_site"}))
-    linking = model.row_blocks["shipments_need_operating_site"]
-    assert held.upper.size == linking.rows > 0
-    assert lp.num_row_ + linking.rows == full.num_row_
+    name = "shipments_need_operating_site"
+    linking = model.row_blocks[name]
+    kept = np.arange(linking.rows) < kept_share * linking.rows
+    model.row_blocks[name] = replace(linking, kept=kept)
+    lp, columns, _, _, held = to_highs_lp(model, hold_back=frozenset({name}))
+    assert held.upper.size == linking.rows - kept.sum() > 0
+    assert lp.num_row_ + held.upper.size == full.num_row_
     assert lp.num_col_ == len(columns) == full.num_col_
-    assert held.matrix.nnz == linking.matrix.nnz
+    assert held.matrix.nnz == linking.matrix[~kept].nnz
+    assert len(lp.a_matrix_.value_) + held.matrix.nnz == len(full.a_matrix_.value_)
 
 
 def test_every_variable_family_knows_where_its_members_sit() -> None:

@@ -37,3 +37,12 @@ def test_unknown_highs_option_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="HiGHS rejects option no_such_option"):
         solve(parse_network(instances.two_site_transport()),
               SolveOptions(highs_options={"no_such_option": 1}))
+
+
+def test_time_limit_covers_the_whole_solve_and_reads_as_a_time_limit() -> None:
+    # M's relaxation alone takes several seconds: the limit stops the LP rounds or the MIP
+    plan = solve(generate("M", seed=0), SolveOptions(time_limit_s=2.0, threads=1))
+    assert plan.status in (PlanStatus.FEASIBLE, PlanStatus.NO_SOLUTION)
+    if plan.status is PlanStatus.NO_SOLUTION:
+        assert any("time limit" in reason for reason in plan.diagnosis)
+    assert plan.timings.solve < 20  # loose: HiGHS looks at the clock between iterations
