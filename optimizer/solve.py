@@ -191,9 +191,9 @@ def _highs_options(h: highspy.Highs, options: SolveOptions) -> None:
 
 
 LAZY_FAMILIES = frozenset({"shipments_need_operating_site"})
-"""Constraint families that only tighten the LP relaxation (the strong linking ship <=
-demand x operating): held back from the first LP, added where the relaxation violates them,
-and checked on every integer answer (see `run_highs`)."""
+"""Row blocks whose rows are mostly slack at the optimum (the strong linking ship <= demand x
+operating): apart from the block's `kept` rows they are held back from the first LP, added
+where the relaxation violates them, and checked on every integer answer (see `run_highs`)."""
 
 
 @dataclass
@@ -369,11 +369,12 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
             variable.set_value(float(value), skip_validation=True)
         objective = float(info.objective_function_value) * money_unit
         if integers:
-            # stopped before the MIP had a bound: the last LP round's is valid
-            mip_bound = max(float(info.mip_dual_bound), relaxation_bound)
-            bound = mip_bound * money_unit
-            gap = (float(info.objective_function_value) - mip_bound) / max(
-                abs(float(info.objective_function_value)), 1e-9)
+            bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
+            if relaxation_bound > bound:  # stopped before the MIP had a better bound
+                bound = relaxation_bound
+                gap = max(0.0, float(info.objective_function_value) - bound) / max(
+                    1.0, abs(float(info.objective_function_value)))
+            bound *= money_unit
         else:
             bound, gap = objective, 0.0
     _say(options, f"HiGHS: {status.lower()} in {solve_s:.2f} s")
@@ -417,19 +418,22 @@ def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveO
     added = np.zeros(held.upper.size, dtype=bool)
     h.setOptionValue("solve_relaxation", True)
     h.setOptionValue("solver", ROOT_LP_SOLVER)
-    bound = -np.inf
+    bound, first_round = -np.inf, True
     for _ in range(MAX_LP_ROUNDS):
         if options.time_limit_s is not None and (
                 time.perf_counter() - started > LP_ROUNDS_SHARE * options.time_limit_s):
             break
         h.run()
-        h.setOptionValue("solver", "simplex")
+        if first_round:
+            first_round = False
+            h.setOptionValue("solver", "simplex")
+            if h.getModelStatus() == highspy.HighsModelStatus.kUnknown:
+                h.run()  # interior point without a clean crossover: simplex once more
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
         previous, bound = bound, h.getInfo().objective_function_value
-        if bound - previous < MIN_ROUND_GAIN * max(1.0, abs(bound)):
-            break
-        if _add_violated_rows(h, held, added) == 0:
+        if (_add_violated_rows(h, held, added) == 0
+                or bound - previous < MIN_ROUND_GAIN * max(1.0, abs(bound))):
             break
     h.setOptionValue("solve_relaxation", False)
     h.setOptionValue("solver", "choose")
