@@ -1,5 +1,6 @@
-"""Row blocks (models.linear_rows) hand HiGHS exactly the rows Pyomo's own compiler makes of
-the same families stated as ordinary Pyomo constraints."""
+"""Row blocks (models.linear_rows) hand HiGHS exactly the rows of the same families written
+the plain Pyomo way (tests/reference_rules.py), and exactly the rows Pyomo's own compiler
+makes of the blocks turned back into constraints."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from optimizer.io import load_network
 from optimizer.prepare import prepare
 from optimizer.schema import Network
 from optimizer.solve import to_highs_lp
+from tests.reference_rules import RULES
 
 
 def _rows(model: Any) -> Counter[tuple[Any, ...]]:
@@ -35,9 +37,40 @@ def _rows(model: Any) -> Counter[tuple[Any, ...]]:
     for i in range(lp.num_row_):
         start, end = csr.indptr[i], csr.indptr[i + 1]
         terms = sorted((names[j], round(float(a), 9))
-                       for j, a in zip(csr.indices[start:end], csr.data[start:end], strict=True))
+                       for j, a in zip(csr.indices[start:end], csr.data[start:end], strict=True)
+                       if a != 0)
         out[(round(lp.row_lower_[i], 6), round(lp.row_upper_[i], 6), *terms)] += 1
     return out
+
+
+def _with_reference_rules(data: Any) -> Any:
+    model = network_design.build(data)
+    for name in list(model.row_blocks):
+        setattr(model, f"{name}_reference", RULES[name](model, data))
+    model.row_blocks = {}
+    return model
+
+
+def _with_outbound_transit(network: Network) -> Network:
+    """The network with every other site -> customer lane one period long."""
+    sites = {site.site for site in network.sites}
+    lanes = list(network.lanes or [])
+    outbound = [i for i, lane in enumerate(lanes) if lane.origin in sites]
+    for i in outbound[::2]:
+        lanes[i] = lanes[i].model_copy(update={"transit_periods": 1})
+    return network.model_copy(update={"lanes": lanes})
+
+
+@pytest.mark.parametrize(("network", "transit"), [
+    pytest.param(lambda: load_network(flagship_path()), False, id="flagship"),
+    pytest.param(lambda: _with_outbound_transit(generate("S", seed=3)), True,
+                 id="S-with-transit"),
+])
+def test_row_blocks_state_the_same_rows_as_the_plain_pyomo_rules(network: Any,
+                                                                 transit: bool) -> None:
+    data = prepare(network())
+    assert bool((data.shipments.arrival > data.shipments.period).any()) == transit
+    assert _rows(network_design.build(data)) == _rows(_with_reference_rules(data))
 
 
 def _as_pyomo_constraints(data: Any) -> Any:
