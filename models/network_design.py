@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 
 from models.linear_rows import Rows, add_block, declare, positions, start
 from optimizer.prepare import PreparedNetwork
@@ -30,30 +31,31 @@ def build(data: PreparedNetwork, *, elastic: bool = False) -> Model:
     With `elastic=True` every demand may go unserved and every policy may be violated, each at
     a price, and the objective is the total violation: the model that says what cannot be met.
     """
-    m = pyo.ConcreteModel(name="network_design")
-    m.elastic = elastic
-    start(m)
-    define_site_decisions(m, data)
-    define_flow_decisions(m, data)
-    define_one_start_per_site(m, data)
-    define_one_closing_per_site(m, data)
-    define_tier_operating(m, data)
-    define_site_operating(m, data)
-    define_component_balance(m, data)
-    define_product_balance(m, data)
-    define_demand_service(m, data)
-    define_site_capacity(m, data)
-    define_capacity_covers_demand(m, data)
-    define_shipments_need_operating_site(m, data)
-    define_single_sourcing(m, data)
-    define_supplier_capacity(m, data)
-    define_non_anticipativity(m, data)
-    define_policies(m, data)
-    define_scenario_cost(m, data)
-    if elastic:
-        define_violation_objective(m)
-    else:
-        define_risk_objective(m, data)
+    with PauseGC():  # hundreds of thousands of new objects: no collection passes meanwhile
+        m = pyo.ConcreteModel(name="network_design")
+        m.elastic = elastic
+        start(m)
+        define_site_decisions(m, data)
+        define_flow_decisions(m, data)
+        define_one_start_per_site(m, data)
+        define_one_closing_per_site(m, data)
+        define_tier_operating(m, data)
+        define_site_operating(m, data)
+        define_component_balance(m, data)
+        define_product_balance(m, data)
+        define_demand_service(m, data)
+        define_site_capacity(m, data)
+        define_capacity_covers_demand(m, data)
+        define_shipments_need_operating_site(m, data)
+        define_single_sourcing(m, data)
+        define_supplier_capacity(m, data)
+        define_non_anticipativity(m, data)
+        define_policies(m, data)
+        define_scenario_cost(m, data)
+        if elastic:
+            define_violation_objective(m)
+        else:
+            define_risk_objective(m, data)
     return m
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import highspy
 import numpy as np
 import scipy.sparse as sp
+from pyomo.common.gc_manager import PauseGC
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from models import network_design
@@ -222,6 +223,12 @@ def to_highs_lp(model: Any, hold_back: frozenset[str] = frozenset()
     The Pyomo constraints and objective go through Pyomo's `LinearStandardFormCompiler`; the
     model's row blocks (`models.linear_rows`) are appended as they are. Blocks named in
     `hold_back` (only `<=` rows) are left out of the lp and returned apart."""
+    with PauseGC():
+        return _compile(model, hold_back)
+
+
+def _compile(model: Any, hold_back: frozenset[str]
+             ) -> tuple[highspy.HighsLp, list[Any], float, int, HeldBack]:
     form = LinearStandardFormCompiler().write(model, mixed_form=True)
     columns = list(form.columns)
     column_of = {id(v): i for i, v in enumerate(columns)}
