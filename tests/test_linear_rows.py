@@ -5,6 +5,7 @@ makes of the blocks turned back into constraints."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -43,12 +44,17 @@ def _rows(model: Any) -> Counter[tuple[Any, ...]]:
     return out
 
 
-def _with_reference_rules(data: Any) -> Any:
+def _blocks_replaced(data: Any, constraint: Callable[[Any, str, Any], Any]) -> Any:
+    """The model with each row block replaced by `constraint(model, name, block)`."""
     model = network_design.build(data)
-    for name in list(model.row_blocks):
-        setattr(model, f"{name}_reference", RULES[name](model, data))
+    for name, block in list(model.row_blocks.items()):
+        setattr(model, f"{name}_as_constraint", constraint(model, name, block))
     model.row_blocks = {}
     return model
+
+
+def _with_reference_rules(data: Any) -> Any:
+    return _blocks_replaced(data, lambda model, name, _: RULES[name](model, data))
 
 
 def _with_outbound_transit(network: Network) -> Network:
@@ -74,11 +80,7 @@ def test_row_blocks_state_the_same_rows_as_the_plain_pyomo_rules(network: Any,
 
 
 def _as_pyomo_constraints(data: Any) -> Any:
-    model = network_design.build(data)
-    for name, block in list(model.row_blocks.items()):
-        setattr(model, f"{name}_as_constraint", as_constraint(model, block))
-    model.row_blocks = {}
-    return model
+    return _blocks_replaced(data, lambda model, _, block: as_constraint(model, block))
 
 
 @pytest.mark.parametrize("network", [
