@@ -74,7 +74,7 @@ def _export(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if value is not None:
             os.environ[f"RESHORE_{variable}"] = str(value)
-    from api.config import get_settings
+    from reshore.api.config import get_settings
 
     get_settings.cache_clear()
 
@@ -82,18 +82,18 @@ def _export(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run one of the service's commands; the exit status."""
     _export(args)
-    from api.config import get_settings
+    from reshore.api.config import get_settings
 
     settings = get_settings()
     if args.command == "serve":
         import uvicorn
 
-        uvicorn.run("api.main:app_from_environment", factory=True, host=args.host,
+        uvicorn.run("reshore.api.main:app_from_environment", factory=True, host=args.host,
                     port=args.port, log_level=settings.log_level)
         return 0
     if args.command == "worker":
-        from api import db
-        from api.worker import start_worker
+        from reshore.api import db
+        from reshore.api.worker import start_worker
 
         if not db.schema_is_current(settings.database_url):
             print("error: the job store is not at the newest schema; start `reshore serve`"
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         start_worker(settings, args.concurrency, args.name, settings.log_level)
         return 0
     if args.command == "db":
-        from api import db
+        from reshore.api import db
 
         db.migrate(settings.database_url)
         print("the job store is at the newest schema")
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace, url: str) -> int:
-    from api import db, security
+    from reshore.api import db, security
 
     db.migrate(url)
     with db.session_scope(url) as session:
@@ -137,7 +137,7 @@ def _keys(args: argparse.Namespace, url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m api.cli ...`: the same commands without the rest of `reshore`."""
+    """`python -m reshore.api.cli ...`: the same commands without the rest of `reshore`."""
     parser = argparse.ArgumentParser(prog="reshore")
     add_commands(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(argv))

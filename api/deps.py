@@ -9,10 +9,10 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api import db
-from api.config import Settings
-from api.dispatcher import Dispatcher
-from api.security import tenant_of
+from reshore.api import db
+from reshore.api.config import Settings
+from reshore.api.dispatcher import Dispatcher
+from reshore.api.security import tenant_of
 
 
 def get_settings(request: Request) -> Settings:

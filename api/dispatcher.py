@@ -18,10 +18,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from api import db, store
-from api.config import Settings
-from api.executors import Executor
-from api.models import Job, JobStatus, utcnow
+from reshore.api import db, store
+from reshore.api.config import Settings
+from reshore.api.executors import Executor
+from reshore.api.models import Job, JobStatus, utcnow
 
 log = logging.getLogger("reshore.dispatcher")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from optimizer.schema import ANY, Network
+from reshore.optimizer.schema import ANY, Network
 
 
 @dataclass(frozen=True)

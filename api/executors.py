@@ -19,10 +19,10 @@ from typing import Protocol
 
 from sqlalchemy import select
 
-from api import db, store
-from api.config import Settings
-from api.jobs import JobConfig, run_job
-from api.models import Job
+from reshore.api import db, store
+from reshore.api.config import Settings
+from reshore.api.jobs import JobConfig, run_job
+from reshore.api.models import Job
 
 log = logging.getLogger("reshore.executor")
 
@@ -68,9 +68,9 @@ def _init_process(parent: int, level: str) -> None:
 def warm_up() -> None:
     """Solve a two-site instance once, so that the first job does not pay for loading the
     solver stack (Pyomo's compiler, HiGHS)."""
-    from api.schemas import EXAMPLE_INSTANCE
-    from optimizer.schema import parse_network
-    from optimizer.solve import solve
+    from reshore.api.schemas import EXAMPLE_INSTANCE
+    from reshore.optimizer.schema import parse_network
+    from reshore.optimizer.solve import solve
 
     try:
         solve(parse_network(EXAMPLE_INSTANCE))
@@ -187,7 +187,7 @@ class CeleryExecutor:
     name = "celery"
 
     def __init__(self, settings: Settings) -> None:
-        from api.worker import make_celery
+        from reshore.api.worker import make_celery
 
         self.settings = settings
         self.app = make_celery(settings)
@@ -203,7 +203,7 @@ class CeleryExecutor:
         return 1000
 
     def submit(self, job_id: str) -> None:
-        from api.worker import TASK_NAME
+        from reshore.api.worker import TASK_NAME
 
         self.app.send_task(TASK_NAME, args=[job_id], queue=self.settings.queue)
 

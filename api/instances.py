@@ -12,11 +12,17 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
-from api.config import Settings
-from api.estimate import SizeEstimate, estimate_size
-from api.schemas import ContractErrorView
-from optimizer.io import SETTINGS_FILE, read_raw_tables
-from optimizer.schema import ROW_MODELS, ContractError, InvalidNetwork, Network, parse_network
+from reshore.api.config import Settings
+from reshore.api.estimate import SizeEstimate, estimate_size
+from reshore.api.schemas import ContractErrorView
+from reshore.optimizer.io import SETTINGS_FILE, read_raw_tables
+from reshore.optimizer.schema import (
+    ROW_MODELS,
+    ContractError,
+    InvalidNetwork,
+    Network,
+    parse_network,
+)
 
 log = logging.getLogger("reshore.api")
 

@@ -23,12 +23,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from api import db, store
-from api.models import Job, JobStatus
-from optimizer.check import check
-from optimizer.results import Plan, PlanStatus
-from optimizer.schema import Network, parse_network
-from optimizer.solve import SolveOptions, SolveProgress, solve
+from reshore.api import db, store
+from reshore.api.models import Job, JobStatus
+from reshore.optimizer.check import check
+from reshore.optimizer.results import Plan, PlanStatus
+from reshore.optimizer.schema import Network, parse_network
+from reshore.optimizer.solve import SolveOptions, SolveProgress, solve
 
 log = logging.getLogger("reshore.jobs")
 

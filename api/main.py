@@ -1,6 +1,6 @@
 """The FastAPI application: routers, limits, error bodies, OpenAPI and the executor's life.
 
-    uvicorn api.main:app            # or: reshore serve
+    uvicorn reshore.api.main:app            # or: reshore serve
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import db
-from api.config import Settings, get_settings
-from api.dispatcher import Dispatcher
-from api.executors import make_executor
-from api.routes import datasets, health, jobs, validate
-from optimizer.schema import Network
+from reshore.api import db
+from reshore.api.config import Settings, get_settings
+from reshore.api.dispatcher import Dispatcher
+from reshore.api.executors import make_executor
+from reshore.api.routes import datasets, health, jobs, validate
+from reshore.optimizer.schema import Network
 
 log = logging.getLogger("reshore.api")
 
@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
 
 
 def app_from_environment() -> FastAPI:
-    """For `uvicorn --factory api.main:app_from_environment`."""
+    """For `uvicorn --factory reshore.api.main:app_from_environment`."""
     settings = get_settings()
     configure_logging(settings.log_level)
     return create_app(settings)

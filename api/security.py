@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.models import ApiKey, utcnow
+from reshore.api.models import ApiKey, utcnow
 
 PREFIX = "rsk"
 

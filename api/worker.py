@@ -17,9 +17,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
-from api import db
-from api.config import Settings, get_settings
-from api.jobs import JobConfig, run_job
+from reshore.api import db
+from reshore.api.config import Settings, get_settings
+from reshore.api.jobs import JobConfig, run_job
 
 TASK_NAME = "reshore.run_job"
 
@@ -55,7 +55,7 @@ def make_celery(settings: Settings) -> Celery:
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
     """A forked solver process opens its own database connections and loads the solver."""
-    from api.executors import warm_up
+    from reshore.api.executors import warm_up
 
     db.dispose_all(close=False)
     warm_up()
@@ -76,4 +76,4 @@ def start_worker(settings: Settings, concurrency: int, name: str | None,
 
 
 app = make_celery(get_settings())
-"""For `celery -A api.worker worker`."""
+"""For `celery -A reshore.api.worker worker`."""

@@ -149,12 +149,12 @@ def start_server(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], s
     env.update(RESHORE_DATABASE_URL=database, RESHORE_WORKERS=str(workers),
                RESHORE_TENANT_MAX_RUNNING=str(workers), RESHORE_LOG_LEVEL="warning",
                PYTHONPATH=str(ROOT))
-    token = subprocess.run([sys.executable, "-m", "api.cli", "keys", "create", "--tenant",
+    token = subprocess.run([sys.executable, "-m", "reshore.api.cli", "keys", "create", "--tenant",
                             "load"], env=env, cwd=ROOT, check=True, capture_output=True,
                            text=True).stdout.strip()
     log = (folder / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                               env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    serve = [sys.executable, "-m", "reshore.api.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(serve, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):

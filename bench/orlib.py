@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from data.orlib import cflp_network, instance_key, instance_names, read_cflp, read_optima
-from optimizer.check import check
-from optimizer.solve import SolveOptions, solve
+from reshore.data.orlib import cflp_network, instance_key, instance_names, read_cflp, read_optima
+from reshore.optimizer.check import check
+from reshore.optimizer.solve import SolveOptions, solve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = ROOT.parent / "shared" / "benchmarks" / "orlib-cap"
@@ -35,7 +35,7 @@ def warm_up() -> None:
     charged to the first instance."""
     import numpy as np
 
-    from data.orlib import Cflp
+    from reshore.data.orlib import Cflp
 
     toy = Cflp("toy", np.array([10.0, 10.0]), np.array([1.0, 2.0]), np.array([4.0, 5.0]),
                np.array([[1.0, 2.0], [2.0, 1.0]]))

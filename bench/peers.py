@@ -35,9 +35,16 @@ from typing import Any
 import highspy
 import numpy as np
 
-from data.orlib import Cflp, cflp_network, instance_key, instance_names, read_cflp, read_optima
-from optimizer.check import check
-from optimizer.solve import SolveOptions, solve
+from reshore.data.orlib import (
+    Cflp,
+    cflp_network,
+    instance_key,
+    instance_names,
+    read_cflp,
+    read_optima,
+)
+from reshore.optimizer.check import check
+from reshore.optimizer.solve import SolveOptions, solve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = ROOT.parent / "shared" / "benchmarks" / "orlib-cap"
@@ -83,9 +90,9 @@ def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
 def run_ours(cflp: Cflp, limits: Limits) -> Run:
     """The product pipeline; `build` counts prepare + Pyomo build (the contract is read
     before the clock starts, like a user's input file)."""
-    from models import network_design
-    from optimizer.prepare import prepare
-    from optimizer.solve import to_highs_lp
+    from reshore.models import network_design
+    from reshore.optimizer.prepare import prepare
+    from reshore.optimizer.solve import to_highs_lp
 
     network = cflp_network(cflp)
     if not limits.solve:

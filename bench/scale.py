@@ -35,10 +35,10 @@ def measure(size: str, seed: int, solve: bool, time_limit: float, gap: float,
     """Run one size through the stages in this process and return what was measured."""
     import highspy
 
-    from data.synthetic import generate
-    from models import network_design
-    from optimizer.prepare import prepare
-    from optimizer.solve import SolveOptions, run_highs, to_highs_lp
+    from reshore.data.synthetic import generate
+    from reshore.models import network_design
+    from reshore.optimizer.prepare import prepare
+    from reshore.optimizer.solve import SolveOptions, run_highs, to_highs_lp
 
     # first-call costs (lazy imports in Pyomo's compiler, HiGHS start) are paid on a toy
     warm = to_highs_lp(network_design.build(prepare(generate("tiny", 0))))[0]

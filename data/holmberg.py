@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data.orlib import Cflp, cflp_network
-from optimizer.schema import Network
+from reshore.data.orlib import Cflp, cflp_network
+from reshore.optimizer.schema import Network
 
 
 def read_sscflp(path: str | Path) -> Cflp:

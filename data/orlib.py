@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.schema import (
+from reshore.optimizer.schema import (
     Customer,
     Demand,
     Lane,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.prepare import great_circle_km
-from optimizer.schema import (
+from reshore.optimizer.prepare import great_circle_km
+from reshore.optimizer.schema import (
     BomLine,
     Component,
     Customer,

@@ -5,7 +5,7 @@ families that run over every lane and scenario (balances, demand service, strong
 the scenario cost) that dominated build and hand-off time. A `RowBlock` states such a family
 as arrays, `lower <= A x <= upper`, where the columns of `A` are the members of whole Pyomo
 variable families in their declaration order. The variables stay Pyomo variables (the plan
-reads them as before); `optimizer.solve.to_highs_lp` appends the blocks to the rows it
+reads them as before); `reshore.optimizer.solve.to_highs_lp` appends the blocks to the rows it
 compiles from the Pyomo constraints, and `as_constraint` turns a block back into an ordinary
 Pyomo `Constraint` for any other Pyomo writer.
 

@@ -17,9 +17,9 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
-from models.linear_rows import Rows, add_block, declare, positions, start
-from optimizer.prepare import PreparedNetwork
-from optimizer.schema import ANY
+from reshore.models.linear_rows import Rows, add_block, declare, positions, start
+from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.schema import ANY
 
 Model = Any
 """A `pyomo.environ.ConcreteModel` (Pyomo ships no type information)."""
@@ -548,7 +548,7 @@ def define_scenario_cost(m: Model, data: PreparedNetwork) -> None:
     in `optimizer.costs`. Money is counted in `money_unit`s so that no row mixes cents
     with billions beyond what the solver's tolerances bear. (A row block: one row per
     scenario.)"""
-    from optimizer.costs import KEYS, unit_costs
+    from reshore.optimizer.costs import KEYS, unit_costs
 
     coefficients = unit_costs(data)
     unit = data.money_unit

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.results import Plan
-from optimizer.schema import ANY, Network
+from reshore.optimizer.results import Plan
+from reshore.optimizer.schema import ANY, Network
 
 RELATIVE_TOLERANCE = 1e-6
 ABSOLUTE_TOLERANCE = 1e-4

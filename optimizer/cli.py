@@ -18,15 +18,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from api.cli import COMMANDS as SERVICE_COMMANDS
-from api.cli import add_commands as add_service_commands
-from api.cli import run as run_service_command
-from data import FLAGSHIP_NAME, flagship_path
-from optimizer.check import check
-from optimizer.io import load_network
-from optimizer.results import Plan
-from optimizer.schema import InvalidNetwork, Network, parse_network
-from optimizer.solve import SolveOptions, solve
+from reshore.api.cli import COMMANDS as SERVICE_COMMANDS
+from reshore.api.cli import add_commands as add_service_commands
+from reshore.api.cli import run as run_service_command
+from reshore.data import FLAGSHIP_NAME, flagship_path
+from reshore.optimizer.check import check
+from reshore.optimizer.io import load_network
+from reshore.optimizer.results import Plan
+from reshore.optimizer.schema import InvalidNetwork, Network, parse_network
+from reshore.optimizer.solve import SolveOptions, solve
 
 EXIT_PLAN, EXIT_NO_PLAN, EXIT_INVALID_INPUT = 0, 1, 2
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizer.prepare import PreparedNetwork
+from reshore.optimizer.prepare import PreparedNetwork
 
 CATEGORIES = (
     "opening", "closing", "qualification", "fixed", "purchase", "inbound_transport",

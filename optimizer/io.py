@@ -15,7 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.schema import ROW_MODELS, ContractError, InvalidNetwork, Network, parse_network
+from reshore.optimizer.schema import (
+    ROW_MODELS,
+    ContractError,
+    InvalidNetwork,
+    Network,
+    parse_network,
+)
 
 SETTINGS_FILE = "settings.json"
 

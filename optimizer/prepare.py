@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.schema import ANY, Network
+from reshore.optimizer.schema import ANY, Network
 
 EARTH_RADIUS_KM = 6371.0088
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.costs import CATEGORIES, KEYS, unit_costs
-from optimizer.prepare import PreparedNetwork
-from optimizer.schema import ANY, Network
+from reshore.optimizer.costs import CATEGORIES, KEYS, unit_costs
+from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.schema import ANY, Network
 
 QUANTITY_TOLERANCE = 1e-6
 """Flows below this are solver noise and are left out of the tables."""

@@ -429,7 +429,7 @@ def _reference_errors_beside_shape_errors(raw: Mapping[str, Any],
     """Duplicate keys, unknown references and lane directions, found even when some rows fail
     their shape, so that the user sees those errors in the same report. Rows are taken as
     given (unvalidated) and keep their row numbers."""
-    from optimizer.validation import duplicate_keys, lane_directions, unknown_references
+    from reshore.optimizer.validation import duplicate_keys, lane_directions, unknown_references
 
     tables: dict[str, Any] = {}
     for name, model in ROW_MODELS.items():
@@ -463,7 +463,7 @@ def parse_network(raw: Mapping[str, Any]) -> Network:
 
     Raises `InvalidNetwork` listing every shape and cross-table error at once.
     """
-    from optimizer.validation import cross_table_errors
+    from reshore.optimizer.validation import cross_table_errors
 
     errors: list[ContractError] = []
     unknown = sorted(set(raw) - set(ROW_MODELS) - {"settings"})

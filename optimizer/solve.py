@@ -30,10 +30,10 @@ import scipy.sparse as sp
 from pyomo.common.gc_manager import PauseGC
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from models import network_design
-from optimizer.prepare import PreparedNetwork, prepare
-from optimizer.results import ModelSize, Plan, PlanStatus, Timings, diagnose, make_plan
-from optimizer.schema import Network
+from reshore.models import network_design
+from reshore.optimizer.prepare import PreparedNetwork, prepare
+from reshore.optimizer.results import ModelSize, Plan, PlanStatus, Timings, diagnose, make_plan
+from reshore.optimizer.schema import Network
 
 Progress = Callable[[str], None]
 """Receives one line of human-readable progress at a time."""

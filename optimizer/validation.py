@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from optimizer.schema import ANY, KEYS, ContractError, Network, Row
+from reshore.optimizer.schema import ANY, KEYS, ContractError, Network, Row
 
 PROBABILITY_TOLERANCE = 1e-6
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from optimizer.check import check
-from optimizer.results import Plan
-from optimizer.schema import Network, parse_network
-from optimizer.solve import SolveOptions, solve
+from reshore.optimizer.check import check
+from reshore.optimizer.results import Plan
+from reshore.optimizer.schema import Network, parse_network
+from reshore.optimizer.solve import SolveOptions, solve
 
 EXACT = SolveOptions(mip_gap=1e-9, threads=1, random_seed=0)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from optimizer.costs import unit_costs
-from optimizer.prepare import PreparedNetwork
+from reshore.optimizer.costs import unit_costs
+from reshore.optimizer.prepare import PreparedNetwork
 
 Model = Any
 

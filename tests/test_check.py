@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from optimizer.check import check
-from optimizer.results import Plan
-from optimizer.schema import parse_network
+from reshore.optimizer.check import check
+from reshore.optimizer.results import Plan
+from reshore.optimizer.schema import parse_network
 from tests import instances
 from tests.conftest import solve_checked
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from optimizer.io import write_json
-from optimizer.schema import parse_network
+from reshore.optimizer.io import write_json
+from reshore.optimizer.schema import parse_network
 from tests import instances
 
 
 def reshore(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "optimizer.cli", *args], capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run([sys.executable, "-m", "reshore.optimizer.cli", *args],
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_solve_prints_the_summary_and_writes_the_plan(tmp_path: Path) -> None:

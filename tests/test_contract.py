@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from optimizer.io import load_network
-from optimizer.schema import ContractError, InvalidNetwork, parse_network
+from reshore.optimizer.io import load_network
+from reshore.optimizer.schema import ContractError, InvalidNetwork, parse_network
 from tests import instances
 
 
@@ -152,7 +152,7 @@ def test_unreadable_files_are_contract_errors(tmp_path: Path) -> None:
 
 
 def test_csv_errors_carry_the_csv_row(tmp_path: Path) -> None:
-    from optimizer.io import write_csv_folder
+    from reshore.optimizer.io import write_csv_folder
 
     folder = write_csv_folder(parse_network(base()), tmp_path / "inst")
     offers = (folder / "offers.csv").read_text().splitlines()

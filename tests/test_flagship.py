@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from data import flagship_path
-from optimizer.io import load_network
-from optimizer.results import PlanStatus
-from optimizer.solve import SolveOptions
+from reshore.data import flagship_path
+from reshore.optimizer.io import load_network
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.solve import SolveOptions
 from tests.conftest import solve_checked
 
 

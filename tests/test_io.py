@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data import flagship_path
-from optimizer.io import load_network, write_csv_folder, write_json, write_xlsx
-from optimizer.results import TABLE_COLUMNS
-from optimizer.schema import parse_network
+from reshore.data import flagship_path
+from reshore.optimizer.io import load_network, write_csv_folder, write_json, write_xlsx
+from reshore.optimizer.results import TABLE_COLUMNS
+from reshore.optimizer.schema import parse_network
 from tests import instances
 from tests.conftest import solve_checked
 

@@ -14,14 +14,14 @@ import pyomo.environ as pyo
 import pytest
 import scipy.sparse as sp
 
-from data import flagship_path
-from data.synthetic import generate
-from models import network_design
-from models.linear_rows import as_constraint
-from optimizer.io import load_network
-from optimizer.prepare import prepare
-from optimizer.schema import Network
-from optimizer.solve import to_highs_lp
+from reshore.data import flagship_path
+from reshore.data.synthetic import generate
+from reshore.models import network_design
+from reshore.models.linear_rows import as_constraint
+from reshore.optimizer.io import load_network
+from reshore.optimizer.prepare import prepare
+from reshore.optimizer.schema import Network
+from reshore.optimizer.solve import to_highs_lp
 from tests.reference_rules import RULES
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from optimizer.results import PlanStatus
+from reshore.optimizer.results import PlanStatus
 from tests import instances
 from tests.conftest import solve_checked
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.orlib import LARGE_CAPACITIES, cflp_network, read_cflp, read_optima
-from optimizer.results import PlanStatus
-from optimizer.schema import Network
-from optimizer.solve import SolveOptions
+from reshore.data.orlib import LARGE_CAPACITIES, cflp_network, read_cflp, read_optima
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.schema import Network
+from reshore.optimizer.solve import SolveOptions
 from tests.conftest import solve_checked
 
 FOLDER = Path(__file__).parent / "data" / "orlib"
@@ -67,7 +67,7 @@ def test_held_back_linking_rows_reach_the_same_optimum(kept: int,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """With few (or none) of the strong linking rows kept in the LP, the LP rounds add the
     violated ones and the MIP still ends at the published optimum."""
-    from models import network_design
+    from reshore.models import network_design
 
     monkeypatch.setattr(network_design, "CHEAPEST_SITES_KEPT", kept)
     network = cflp_network(read_cflp(FOLDER / "cap71.txt"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from optimizer.results import PlanStatus
+from reshore.optimizer.results import PlanStatus
 from tests import instances
 from tests.conftest import solve_checked
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.io import load_network, write_csv_folder, write_json, write_xlsx
-from optimizer.results import PlanStatus
-from optimizer.schema import parse_network
+from reshore.optimizer.io import load_network, write_csv_folder, write_json, write_xlsx
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.schema import parse_network
 from tests.conftest import solve_checked
 
 COUNTRIES = ["US", "MX", "TW"]

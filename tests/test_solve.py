@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from data.synthetic import generate
-from optimizer.results import PlanStatus
-from optimizer.solve import SolveOptions, SolveProgress, solve
+from reshore.data.synthetic import generate
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.solve import SolveOptions, SolveProgress, solve
 from tests import instances
 from tests.conftest import solve_checked
 
@@ -32,7 +32,7 @@ def test_should_stop_interrupts_the_solve() -> None:
 
 
 def test_unknown_highs_option_is_a_clear_error() -> None:
-    from optimizer.schema import parse_network
+    from reshore.optimizer.schema import parse_network
 
     with pytest.raises(ValueError, match="HiGHS rejects option no_such_option"):
         solve(parse_network(instances.two_site_transport()),
@@ -44,7 +44,7 @@ def test_time_limit_covers_the_whole_solve_and_reads_as_a_time_limit(
         kept: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """M's relaxation alone takes several seconds, so a 2 s limit stops it: in the LP rounds
     (every strong linking row held back) or in the MIP (every row kept)."""
-    from models import network_design
+    from reshore.models import network_design
 
     monkeypatch.setattr(network_design, "CHEAPEST_SITES_KEPT", kept)
     plan = solve(generate("M", seed=0), SolveOptions(time_limit_s=2.0, threads=1))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from data.synthetic import SIZES, generate
-from optimizer.results import PlanStatus
-from optimizer.schema import parse_network
-from optimizer.solve import SolveOptions
+from reshore.data.synthetic import SIZES, generate
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.schema import parse_network
+from reshore.optimizer.solve import SolveOptions
 from tests.conftest import solve_checked
 
 

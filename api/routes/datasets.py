@@ -9,11 +9,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
-from api import store
-from api.deps import SessionDep, SettingsDep, TenantDep
-from api.instances import XLSX, counts, read_upload, validated
-from api.models import Dataset, as_utc
-from api.schemas import (
+from reshore.api import store
+from reshore.api.deps import SessionDep, SettingsDep, TenantDep
+from reshore.api.instances import XLSX, counts, read_upload, validated
+from reshore.api.models import Dataset, as_utc
+from reshore.api.schemas import (
     DatasetCreate,
     DatasetPage,
     DatasetVersionCreate,
@@ -21,8 +21,8 @@ from api.schemas import (
     DatasetView,
     Problem,
 )
-from optimizer.schema import InvalidNetwork
-from optimizer.solve import input_hash
+from reshore.optimizer.schema import InvalidNetwork
+from reshore.optimizer.solve import input_hash
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

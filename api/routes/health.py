@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api import db
-from api.deps import SettingsDep
-from api.schemas import Health, Readiness
+from reshore.api import db
+from reshore.api.deps import SettingsDep
+from reshore.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

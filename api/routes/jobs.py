@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from api import store
-from api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
-from api.instances import XLSX, sized, validated
-from api.jobs import apply_risk
-from api.models import Job, JobStatus, as_utc, utcnow
-from api.schemas import (
+from reshore.api import store
+from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
+from reshore.api.instances import XLSX, sized, validated
+from reshore.api.jobs import apply_risk
+from reshore.api.models import Job, JobStatus, as_utc, utcnow
+from reshore.api.schemas import (
     DatasetRef,
     JobCreate,
     JobLinks,
@@ -24,8 +24,8 @@ from api.schemas import (
     Progress,
     TableName,
 )
-from optimizer.schema import Network
-from optimizer.solve import input_hash
+from reshore.optimizer.schema import Network
+from reshore.optimizer.solve import input_hash
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

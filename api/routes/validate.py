@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SettingsDep, TenantDep
-from api.estimate import estimate_size
-from api.instances import check_instance, counts
-from api.schemas import SizeView, ValidateRequest, ValidationReport
+from reshore.api.deps import SettingsDep, TenantDep
+from reshore.api.estimate import estimate_size
+from reshore.api.instances import check_instance, counts
+from reshore.api.schemas import SizeView, ValidateRequest, ValidationReport
 
 router = APIRouter(tags=["validate"])
 

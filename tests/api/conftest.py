@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api import db
+from reshore.api import db
 from tests.api.support import Server
 
 SETTINGS = {"workers": 2, "tenant_max_running": 1, "heartbeat_s": 0.5,

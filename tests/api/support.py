@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api import db, security
-from data import flagship_path
-from optimizer.io import read_raw_tables
+from reshore.api import db, security
+from reshore.data import flagship_path
+from reshore.optimizer.io import read_raw_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL = ("succeeded", "failed", "cancelled")
@@ -121,7 +121,7 @@ class Server:
     def start(self, timeout: float = 60) -> Server:
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
+                [sys.executable, "-m", "reshore.api.cli", "serve", "--host", "127.0.0.1", "--port",
                  str(self.port)], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
                 env=service_env(self.database_url, **self.settings), start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -161,7 +161,7 @@ class Worker:
     def start(self) -> Worker:
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "worker", "--concurrency", "1", "--name",
+                [sys.executable, "-m", "reshore.api.cli", "worker", "--concurrency", "1", "--name",
                  self.name], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
                 env=service_env(self.database_url, **self.settings), start_new_session=True)
         return self

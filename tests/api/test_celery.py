@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api import db
+from reshore.api import db
 from tests.api.support import (
     REDIS_URL,
     Server,

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api import db, security
-from data import flagship_path
+from reshore.api import db, security
+from reshore.data import flagship_path
 from tests.api.support import (
     Server,
     checked_result,

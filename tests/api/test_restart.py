@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api import db
+from reshore.api import db
 from tests.api.support import Server, checked_result, finished, flagship, new_key, wait_for
 from tests.instances import two_site_transport
 

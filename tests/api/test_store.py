@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from api import db, security, store
-from api.models import Job, utcnow
+from reshore.api import db, security, store
+from reshore.api.models import Job, utcnow
 from tests.api.support import postgres_database, postgres_reachable, require
 
 

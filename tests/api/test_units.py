@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.estimate import estimate_size
-from optimizer.schema import parse_network
+from reshore.api.estimate import estimate_size
+from reshore.optimizer.schema import parse_network
 from tests.conftest import solve_checked
 from tests.instances import bom_with_lead_time, risk_choice, tariff_flip, two_site_transport
 
