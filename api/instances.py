@@ -71,8 +71,16 @@ def validated(raw: Any) -> Network:
 
 
 def sized(network: Network, settings: Settings) -> SizeEstimate:
-    """The size estimate; 413 when the model would exceed the server's limit."""
+    """The size estimate; 413 when the model would exceed the server's limits."""
     estimate = estimate_size(network)
+    if estimate.nonzeros > settings.max_model_nonzeros:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the model would have about {estimate.nonzeros:,} nonzeros in its constraints"
+            f" ({estimate.variables:,} variables over {len(network.settings.periods):,}"
+            f" periods); this server accepts at most {settings.max_model_nonzeros:,}. Some"
+            " constraints grow with the square of the periods: use fewer, longer periods,"
+            " or ask the operator to raise RESHORE_MAX_MODEL_NONZEROS.")
     if estimate.variables > settings.max_model_variables:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,

@@ -125,6 +125,7 @@ class SizeView(BaseModel):
 
     variables: int = Field(description="variables, at most roughly")
     integer_variables: int = Field(description="integer variables, at most roughly")
+    nonzeros: int = Field(description="nonzeros of the constraint matrix, at most roughly")
     constraints: int = Field(description="constraints, at most roughly")
 
 
@@ -184,7 +185,7 @@ class ValidationReport(BaseModel):
     counts: dict[str, int] = Field(description="rows per table")
     estimate: SizeView | None = Field(None, description="model size, when the input is valid")
     fits: bool | None = Field(None, description="whether the model is within the server's"
-                              " size limit")
+                              " size limits (variables and nonzeros)")
 
 
 class DatasetCreate(Body):
