@@ -22,6 +22,7 @@ from reshore.api import db
 from reshore.api.config import Settings, get_settings
 from reshore.api.dispatcher import Dispatcher
 from reshore.api.executors import make_executor
+from reshore.api.instances import InputErrorsError
 from reshore.api.routes import datasets, health, jobs, validate
 from reshore.optimizer.schema import Network
 
@@ -83,6 +84,12 @@ async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
     detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
               for e in error.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _input_errors(_request: Request, error: Exception) -> JSONResponse:
+    """422 with the first errors of an instance and the count of each kind."""
+    assert isinstance(error, InputErrorsError)
+    return JSONResponse(error.body(), status_code=422)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -148,6 +155,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(InputErrorsError, _input_errors)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(jobs.router)
     v1.include_router(datasets.router)

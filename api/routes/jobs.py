@@ -60,10 +60,11 @@ def _request_hash(body: JobCreate) -> str:
     return hashlib.sha256(store.canonical(body.model_dump(mode="json")).encode()).hexdigest()
 
 
-def _source(session: SessionDep, tenant: str, body: JobCreate) -> tuple[Network, int | None]:
+def _source(session: SessionDep, settings: SettingsDep, tenant: str,
+            body: JobCreate) -> tuple[Network, int | None]:
     """The instance to solve and, for a dataset, the version used."""
     if body.dataset is None:
-        return validated(body.instance), None
+        return validated(body.instance, settings), None
     dataset = store.find_dataset(session, tenant, body.dataset.id)
     if dataset is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
@@ -74,7 +75,8 @@ def _source(session: SessionDep, tenant: str, body: JobCreate) -> tuple[Network,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "dataset", "version"], "type": "not_found",
             "msg": f"no such version; versions are 1 to {max(versions)}"}])
-    return validated(store.load_instance(session, versions[number].instance_hash)), number
+    return validated(store.load_instance(session, versions[number].instance_hash),
+                     settings), number
 
 
 def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) -> float:
@@ -96,7 +98,7 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
                    max_length=200, description="the same key and body give the same job")]
                = None) -> JobView:
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
-    network, version = _source(session, tenant, body)
+    network, version = _source(session, settings, tenant, body)
     risk = body.options.risk.model_dump() if body.options.risk else None
     estimate = sized(apply_risk(network, risk), settings)
     tables = network.to_tables()
