@@ -305,6 +305,7 @@ class LocalExecutor:
 
     def _on_message(self, slot: _Slot, message: tuple[Any, ...]) -> bool:
         kind = message[0]
+        skipped = False
         with self._lock:
             if kind == "ready":
                 slot.ready = True
@@ -316,8 +317,19 @@ class LocalExecutor:
                 return False
             if kind == "done" and message[1] == slot.job_id:
                 slot.done = True
-                return True
+                skipped = message[2] == "skipped"
+        if kind == "done" and slot.done:
+            if skipped:  # not claimed (cancelled, taken, or the store failed): hand out again
+                self._undispatch(message[1])
+            return True
         return False
+
+    def _undispatch(self, job_id: str) -> None:
+        try:
+            with db.session_scope(self.settings.database_url) as session:
+                store.undispatch(session, [job_id])
+        except Exception:
+            log.exception("job %s: could not be handed out again", job_id)
 
     def _replace_dead(self) -> bool:
         changed = False

@@ -130,8 +130,7 @@ def run_job(job_id: str, config: JobConfig,
     was not queued any more). Never raises. `on_claimed(attempt, time_limit_s)` is called once
     the job is claimed (the local executor's supervisor times the job from there)."""
     try:
-        with db.session_scope(config.database_url) as session:
-            attempt = store.claim(session, job_id, worker_name())
+        attempt = _claim(config, job_id)
     except Exception:
         log.exception("job %s: could not be claimed", job_id)
         return "skipped"
@@ -192,6 +191,12 @@ RETRY_STORE = tenacity.retry(
     before_sleep=tenacity.before_sleep_log(log, logging.WARNING), reraise=True)
 """Store writes of a job's state: a lost connection or a busy database is tried again (four
 tries over about 3.5 s); other errors (a value the database refuses) are not."""
+
+
+@RETRY_STORE
+def _claim(config: JobConfig, job_id: str) -> int | None:
+    with db.session_scope(config.database_url) as session:
+        return store.claim(session, job_id, worker_name())
 
 
 @RETRY_STORE

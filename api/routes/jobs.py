@@ -88,6 +88,23 @@ def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) ->
     return min(asked or settings.default_time_limit_s, settings.max_time_limit_s)
 
 
+def _check_threads(network: Network, options: JobOptions, settings: SettingsDep,
+                   from_dataset: bool) -> None:
+    """`threads`, asked for by the job or by the instance's settings.solver, is at most the
+    cores of a worker (`max_job_threads`): more would only oversubscribe the machine."""
+    most = settings.max_job_threads
+    where: list[str | int] = (["body", "dataset"] if from_dataset
+                              else ["body", "instance", "settings", "solver", "threads"])
+    for loc, asked in ((["body", "options", "threads"], options.threads),
+                       (where, network.settings.solver.threads)):
+        if asked is not None and not 1 <= asked <= most:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+                "loc": loc, "type": "less_than_equal",
+                "msg": f"threads must be between 1 and {most} (the cores of a worker of this"
+                       f" server); got {asked}"
+                       + (" in the dataset's settings.solver" if loc is where else "")}])
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobView, responses={
     409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
     413: {"model": Problem, "description": "request body or model too large"},
@@ -99,6 +116,7 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
                = None) -> JobView:
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
     network, version = _source(session, settings, tenant, body)
+    _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
     risk = body.options.risk.model_dump() if body.options.risk else None
     estimate = sized(apply_risk(network, risk), settings)
     tables = network.to_tables()
