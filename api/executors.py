@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from reshore.api import db, store
 from reshore.api.config import Settings
-from reshore.api.jobs import JobConfig, run_job
+from reshore.api.jobs import JobConfig, cancel_overdue_reason, overtime_reason, run_job
 from reshore.api.models import Job, JobStatus
 
 log = logging.getLogger("reshore.executor")
@@ -50,7 +50,8 @@ class Executor(Protocol):
 
 def job_config(settings: Settings) -> JobConfig:
     return JobConfig(database_url=settings.database_url, heartbeat_s=settings.heartbeat_s,
-                     job_threads=settings.job_threads, memory_mb=settings.job_memory_mb)
+                     job_threads=settings.job_threads, memory_mb=settings.job_memory_mb,
+                     grace_s=settings.job_grace_s, cancel_grace_s=settings.cancel_grace_s)
 
 
 def _watch_parent(parent: int) -> None:
@@ -368,12 +369,8 @@ class LocalExecutor:
             allowed = slot.time_limit_s + self.settings.job_grace_s
             if now - slot.claimed_at <= allowed:
                 continue
-            reason = (f"stopped after {now - slot.claimed_at:.0f} s: the time limit of"
-                      f" {slot.time_limit_s:g} s plus {self.settings.job_grace_s:g} s of grace"
-                      " passed before the solve returned (building the model and handing it"
-                      " to the solver count against the limit); reduce the instance (periods,"
-                      " scenarios, lanes) or raise the time limit")
-            self._end(slot, JobStatus.FAILED, reason)
+            self._end(slot, JobStatus.FAILED, overtime_reason(
+                now - slot.claimed_at, slot.time_limit_s, self.settings.job_grace_s))
             changed = True
         return changed
 
@@ -394,10 +391,7 @@ class LocalExecutor:
                 slot.cancel_seen_at = now
             elif now - slot.cancel_seen_at > self.settings.cancel_grace_s:
                 self._end(slot, JobStatus.CANCELLED,
-                          f"cancelled: the solve did not stop within"
-                          f" {self.settings.cancel_grace_s:g} s of the request (it was"
-                          " building the model or handing it to the solver), so its solver"
-                          " process was ended")
+                          cancel_overdue_reason(self.settings.cancel_grace_s))
                 changed = True
         return changed
 

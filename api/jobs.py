@@ -44,6 +44,8 @@ class JobConfig:
     heartbeat_s: float = 2.0
     job_threads: int | None = None
     memory_mb: int = 0
+    grace_s: float = 60.0
+    cancel_grace_s: float = 10.0
 
 
 def worker_name() -> str:
@@ -63,8 +65,12 @@ def apply_risk(network: Network, risk: dict[str, Any] | None) -> Network:
 class _Run:
     """Heartbeat, progress and cancellation of one run, beside the solver thread."""
 
-    def __init__(self, config: JobConfig, job_id: str, attempt: int) -> None:
+    def __init__(self, config: JobConfig, job_id: str, attempt: int,
+                 time_limit_s: float = 0.0) -> None:
         self.config, self.job_id, self.attempt = config, job_id, attempt
+        self.started = time.monotonic()
+        self.time_limit_s = time_limit_s
+        self.cancel_seen: float | None = None
         self.stop_requested = threading.Event()
         self.lost = threading.Event()
         self._done = threading.Event()
@@ -118,10 +124,51 @@ class _Run:
             self.lost.set()
         if cancel:
             self.stop_requested.set()
+            if self.cancel_seen is None:
+                self.cancel_seen = time.monotonic()
+        self.watchdog()
+
+    def watchdog(self) -> None:
+        """Stop this process when the solve overstays: past its time limit plus grace, or a
+        cancel not obeyed within the cancel grace (the model was still being built or handed
+        to the solver, which do not look at the stop flag). The job gets its final status and
+        reason first; whoever runs the process then sees it exit."""
+        now = time.monotonic()
+        status, reason = None, ""
+        if self.time_limit_s > 0 and now - self.started > (self.time_limit_s
+                                                            + self.config.grace_s):
+            status = JobStatus.FAILED
+            reason = overtime_reason(now - self.started, self.time_limit_s,
+                                     self.config.grace_s)
+        elif self.cancel_seen is not None and now - self.cancel_seen > (
+                self.config.cancel_grace_s):
+            status, reason = JobStatus.CANCELLED, cancel_overdue_reason(self.config.cancel_grace_s)
+        if status is None or self._done.is_set():
+            return
+        log.warning("job %s: %s", self.job_id, reason)
+        try:
+            with db.session_scope(self.config.database_url) as session:
+                store.end_run(session, self.job_id, self.attempt, status, reason)
+        finally:
+            os._exit(3)
 
     def _beat(self) -> None:
         while not self._done.wait(self.config.heartbeat_s):
             self.beat_once()
+
+
+def overtime_reason(elapsed_s: float, time_limit_s: float, grace_s: float) -> str:
+    """Why a job past its time limit plus grace was stopped."""
+    return (f"stopped after {elapsed_s:.0f} s: the time limit of {time_limit_s:g} s plus"
+            f" {grace_s:g} s of grace passed before the solve returned (building the model and"
+            " handing it to the solver count against the limit); reduce the instance (periods,"
+            " scenarios, lanes) or raise the time limit")
+
+
+def cancel_overdue_reason(cancel_grace_s: float) -> str:
+    """Why a cancelled job's process was ended."""
+    return (f"cancelled: the solve did not stop within {cancel_grace_s:g} s of the request (it"
+            " was building the model or handing it to the solver), so its process was ended")
 
 
 def run_job(job_id: str, config: JobConfig,
@@ -138,9 +185,10 @@ def run_job(job_id: str, config: JobConfig,
         log.info("job %s: not queued any more (cancelled or taken by another worker)", job_id)
         return "skipped"
     log.info("job %s: run %d started on %s", job_id, attempt, worker_name())
+    time_limit_s = _time_limit_of(config, job_id)
     if on_claimed is not None:
-        on_claimed(attempt, _time_limit_of(config, job_id))
-    run = _Run(config, job_id, attempt)
+        on_claimed(attempt, time_limit_s)
+    run = _Run(config, job_id, attempt, time_limit_s)
     run.progress(f"run {attempt} started on {worker_name()}")
     run.start()
     started = time.perf_counter()
