@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     job_memory_mb: int = Field(
         4096, ge=0, description="address-space limit of each solver process in MiB"
         " (RLIMIT_AS); a job needing more fails with that reason. 0: no limit")
+    jobs_per_process: int = Field(
+        50, ge=1, description="jobs a solver process of the local executor runs before a fresh"
+        " one takes its place (returns the memory a large job left behind)")
     job_grace_s: float = Field(
         60.0, gt=0, description="a job still running this long after its time limit (building"
         " the model or handing it to the solver) is stopped and failed")

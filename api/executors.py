@@ -86,11 +86,15 @@ def warm_up() -> None:
     import reshore.optimizer.solve  # noqa: F401
 
 
-def solver_process(conn: Connection, parent: int, level: str, config: JobConfig) -> None:
-    """The life of one solver process: load the solver, say ready, run one job, exit.
+def solver_process(conn: Connection, parent: int, level: str, config: JobConfig,
+                   jobs: int) -> None:
+    """The life of one solver process: load the solver, then say ready and run the job it is
+    given, `jobs` times at most, and exit.
 
     It ignores SIGINT and SIGTERM (the server decides when it stops) and exits when the
     server is gone."""
+    import highspy
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_memory(config.memory_mb)
@@ -98,18 +102,21 @@ def solver_process(conn: Connection, parent: int, level: str, config: JobConfig)
                         format="%(asctime)s %(levelname)s [solver %(process)d] %(message)s")
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     warm_up()
-    conn.send(("ready",))
-    try:
-        message = conn.recv()
-    except EOFError:
-        return
-    job_id = message[1]
+    for _ in range(jobs):
+        conn.send(("ready",))
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        job_id = message[1]
 
-    def claimed(attempt: int, time_limit_s: float) -> None:
-        conn.send(("claimed", job_id, attempt, time_limit_s))
+        def claimed(attempt: int, time_limit_s: float, job_id: str = job_id) -> None:
+            conn.send(("claimed", job_id, attempt, time_limit_s))
 
-    status = run_job(job_id, config, on_claimed=claimed)
-    conn.send(("done", job_id, status))
+        # HiGHS keeps the thread pool of its first solve: start afresh for this job's threads
+        highspy.Highs.resetGlobalScheduler(True)
+        status = run_job(job_id, config, on_claimed=claimed)
+        conn.send(("done", job_id, status))
 
 
 def death_reason(exitcode: int | None, memory_mb: int) -> str:
@@ -139,23 +146,27 @@ class _Slot:
     process: BaseProcess
     conn: Connection
     ready: bool = False
+    started_once: bool = False
     job_id: str | None = None
     attempt: int | None = None
     claimed_at: float | None = None
     time_limit_s: float = 0.0
     cancel_seen_at: float | None = None
-    done: bool = False
     ended: bool = False  # the supervisor stopped it and recorded why
+
+    def free(self) -> None:
+        self.job_id, self.attempt, self.claimed_at, self.cancel_seen_at = None, None, None, None
 
 
 class LocalExecutor:
-    """Solver processes inside the server, supervised: one process per job.
+    """Solver processes inside the server, supervised, one job per process at a time.
 
-    Each slot holds a process that loads the solver, waits for one job, runs it and exits; a
-    fresh one then takes its place. A process that dies (killed, out of memory, crashed) costs
-    only its own job a run, recorded with the reason; the other slots keep running. A job
-    still running `job_grace_s` after its time limit (stuck building or handing the model
-    over) or `cancel_grace_s` after a cancel is stopped by ending its process."""
+    Each slot holds a process that loads the solver and runs the jobs it is given, one after
+    the other (`jobs_per_process` at most, then a fresh one takes its place). A process that
+    dies (killed, out of memory, crashed) costs only its own job a run, recorded with the
+    reason, and is replaced; the other slots keep running. A job still running `job_grace_s`
+    after its time limit (stuck building or handing the model over) or `cancel_grace_s` after
+    a cancel is stopped by ending its process."""
 
     name = "local"
 
@@ -190,17 +201,16 @@ class LocalExecutor:
             if self._draining or self._stopping.is_set():
                 return 0
             return sum(1 for slot in self._slots if slot is not None and slot.ready
-                       and slot.job_id is None and slot.process.is_alive())
+                       and slot.process.is_alive())
 
     def submit(self, job_id: str) -> None:
         with self._lock:
             if self._draining or self._stopping.is_set():
                 raise RuntimeError("the executor is shutting down")
             for slot in self._slots:
-                if slot is not None and slot.ready and slot.job_id is None \
-                        and slot.process.is_alive():
+                if slot is not None and slot.ready and slot.process.is_alive():
                     slot.conn.send(("run", job_id))
-                    slot.job_id = job_id
+                    slot.ready, slot.job_id = False, job_id
                     return
         raise RuntimeError("no idle solver process")
 
@@ -239,7 +249,7 @@ class LocalExecutor:
                 slot.process.kill()
         for slot in slots:
             slot.process.join(timeout=5)
-            if slot.job_id is not None and not slot.done and not slot.ended:
+            if slot.job_id is not None and not slot.ended:
                 self._interrupted(slot)
 
     # --- supervision ------------------------------------------------------------------------
@@ -248,7 +258,8 @@ class LocalExecutor:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=solver_process, name="reshore-solver", daemon=True,
-            args=(child_end, os.getpid(), self.settings.log_level, self.config))
+            args=(child_end, os.getpid(), self.settings.log_level, self.config,
+                  self.settings.jobs_per_process))
         process.start()
         child_end.close()
         return _Slot(process=process, conn=parent_end)
@@ -259,7 +270,7 @@ class LocalExecutor:
 
     def _busy(self) -> bool:
         with self._lock:
-            return any(slot is not None and slot.job_id is not None and not slot.done
+            return any(slot is not None and slot.job_id is not None
                        and slot.process.is_alive() for slot in self._slots)
 
     def _supervise(self) -> None:
@@ -306,24 +317,21 @@ class LocalExecutor:
 
     def _on_message(self, slot: _Slot, message: tuple[Any, ...]) -> bool:
         kind = message[0]
-        skipped = False
         with self._lock:
             if kind == "ready":
-                slot.ready = True
+                slot.ready = slot.started_once = True
                 self._early_deaths = 0
                 return True
             if kind == "claimed" and message[1] == slot.job_id:
                 slot.attempt, slot.time_limit_s = int(message[2]), float(message[3])
                 slot.claimed_at = time.monotonic()
                 return False
-            if kind == "done" and message[1] == slot.job_id:
-                slot.done = True
-                skipped = message[2] == "skipped"
-        if kind == "done" and slot.done:
-            if skipped:  # not claimed (cancelled, taken, or the store failed): hand out again
-                self._undispatch(message[1])
-            return True
-        return False
+            if kind != "done" or message[1] != slot.job_id:
+                return False
+            slot.free()
+        if message[2] == "skipped":  # not claimed (cancelled, taken, or the store failed)
+            self._undispatch(message[1])
+        return True
 
     def _undispatch(self, job_id: str) -> None:
         try:
@@ -341,13 +349,13 @@ class LocalExecutor:
                     continue
             slot.process.join(timeout=1)
             self._read_messages([slot])  # a 'done' sent just before exiting
-            if not slot.ready and slot.process.exitcode != 0:
+            if not slot.started_once and slot.process.exitcode != 0:
                 with self._lock:
                     self._early_deaths += 1
                     self._last_death = death_reason(slot.process.exitcode,
                                                      self.config.memory_mb)
                 log.error("a solver process died before it was ready: %s", self._last_death)
-            if slot.job_id is not None and not slot.done and not slot.ended:
+            if slot.job_id is not None and not slot.ended:
                 reason = death_reason(slot.process.exitcode, self.config.memory_mb)
                 log.error("job %s: %s", slot.job_id, reason)
                 self._lost(slot.job_id, reason)
@@ -398,7 +406,7 @@ class LocalExecutor:
     def _running(self) -> list[_Slot]:
         with self._lock:
             return [slot for slot in self._slots
-                    if slot is not None and slot.job_id is not None and not slot.done
+                    if slot is not None and slot.job_id is not None
                     and not slot.ended and slot.claimed_at is not None
                     and slot.process.is_alive()]
 
