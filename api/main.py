@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DatabaseError, InternalError, OperationalError
+from sqlalchemy.exc import InternalError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reshore.api import db
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(InputErrorsError, _input_errors)
-    for fault in (OperationalError, InternalError, DatabaseError):
+    for fault in (OperationalError, InternalError):
         app.add_exception_handler(fault, _store_fault)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(jobs.router)
