@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -16,7 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from reshore.optimizer.commands.shared import money
-from reshore.optimizer.solve import SolveProgress
+
+if TYPE_CHECKING:
+    from reshore.optimizer.solve import SolveProgress
 
 
 class Progress(Protocol):

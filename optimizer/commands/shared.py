@@ -1,4 +1,8 @@
-"""What every `reshore` command shares: exit statuses, the two consoles, reading an instance."""
+"""What every `reshore` command shares: exit statuses, the two consoles, reading an instance.
+
+The command modules import the solver's modules (pandas, Pyomo, HiGHS) inside the functions
+that need them, so that `reshore --help`, `--version`, option errors and the service commands
+start at once."""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from reshore.data import FLAGSHIP_NAME, flagship_path
-from reshore.optimizer.io import load_network
-from reshore.optimizer.schema import InvalidNetwork, Network
+
+if TYPE_CHECKING:
+    from reshore.optimizer.schema import Network
 
 EXIT_PLAN = 0
 """A plan was found and passed the independent check (or the command did its job)."""
@@ -57,6 +63,9 @@ def instance_source(path: Path | None) -> tuple[Path, str]:
 def load_instance(path: Path | None, say: Say) -> Network:
     """Read and validate the instance at `path` (the flagship dataset without one), saying
     what was read; invalid input exits with EXIT_INVALID listing every error."""
+    from reshore.optimizer.io import load_network
+    from reshore.optimizer.schema import InvalidNetwork
+
     source, name = instance_source(path)
     say(f"reading {source if path is not None else f'the flagship dataset ({name})'}")
     started = time.perf_counter()

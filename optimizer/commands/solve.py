@@ -6,12 +6,11 @@ import json
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from reshore.data import FLAGSHIP_NAME
-from reshore.optimizer.check import check
 from reshore.optimizer.commands.options import (
     available_cores,
     check_out_folder,
@@ -32,9 +31,10 @@ from reshore.optimizer.commands.shared import (
     stdout,
 )
 from reshore.optimizer.commands.summary import print_summary
-from reshore.optimizer.results import Plan
-from reshore.optimizer.schema import InvalidNetwork, Network, parse_network
-from reshore.optimizer.solve import SolveOptions, solve
+
+if TYPE_CHECKING:
+    from reshore.optimizer.results import Plan
+    from reshore.optimizer.schema import Network
 
 
 class RiskMeasure(StrEnum):
@@ -51,6 +51,8 @@ InstancePath = Annotated[Path | None, typer.Argument(
 def with_risk(network: Network, measure: RiskMeasure | None, alpha: float | None,
               weight: float | None) -> Network:
     """The instance with the command line's risk settings applied (validated again)."""
+    from reshore.optimizer.schema import parse_network
+
     changes = {key: value for key, value in (("measure", measure and str(measure)),
                                              ("alpha", alpha), ("weight", weight))
                if value is not None}
@@ -100,6 +102,9 @@ def solve_command(
     Exit status: 0 a plan, checked; 1 no plan (infeasible, time limit); 2 invalid input or
     options; 3 the plan failed the independent check.
     """
+    from reshore.optimizer.schema import InvalidNetwork
+    from reshore.optimizer.solve import SolveOptions, solve
+
     _, name = instance_source(path)
     folder = out if out is not None else Path("plans") / name
     if out is None and (problem := writable_folder_problem(folder)) is not None:
@@ -136,6 +141,8 @@ def solve_command(
 def _check(network: Network, plan: Plan, progress: Progress,
            timings: dict[str, float]) -> bool | None:
     """Run the independent plan check (None without a plan); say its verdict."""
+    from reshore.optimizer.check import check
+
     if not plan.has_solution:
         return None
     started = time.perf_counter()

@@ -4,14 +4,16 @@ decision, tariff spend by origin, service level, model size and timings, as Rich
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from reshore.optimizer.commands.shared import money
-from reshore.optimizer.results import Plan
+
+if TYPE_CHECKING:
+    from reshore.optimizer.results import Plan
 
 
 def objective_label(risk: dict[str, Any]) -> str:
@@ -89,10 +91,9 @@ def tariff_table(plan: Plan) -> Table | None:
     expected = expected[expected > 0].sort_values(ascending=False)
     if expected.empty:
         return None
-    table = Table(title="Expected tariff spend by origin country (nominal)",
-                  title_justify="left")
+    table = Table(title="Tariff spend by origin", title_justify="left")
     table.add_column("origin", no_wrap=True)
-    table.add_column("tariff spend", justify="right", no_wrap=True)
+    table.add_column("expected, nominal", justify="right", no_wrap=True)
     for country, value in expected.items():
         table.add_row(str(country), money(float(value)))
     return table
