@@ -115,13 +115,13 @@ def main() -> None:
     """`python -m reshore.api.cli ...`: the service's commands without the rest of `reshore`."""
     import typer
 
-    from reshore.optimizer.cli import with_version
+    from reshore.optimizer.cli import run, with_version
     from reshore.optimizer.commands.service import add_service_commands
 
     app = with_version(typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                                    add_completion=False, pretty_exceptions_enable=False))
     add_service_commands(app)
-    app(prog_name="reshore")
+    run(app)
 
 
 if __name__ == "__main__":

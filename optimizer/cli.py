@@ -9,7 +9,8 @@
 Exit status (`reshore.optimizer.commands.shared`): 0 a plan was found and passed the
 independent check (or the command did its job); 1 no plan (infeasible, time limit) or a service
 command failed; 2 the input or the command line is invalid; 3 the plan failed the independent
-check; 4 a service command without the `service` extra installed; 130 interrupted.
+check; 4 a service command without the `service` extra installed; 5 an unexpected error (a
+bug); 130 interrupted.
 Progress goes to standard error (a live display on a terminal, plain lines otherwise); the
 summary goes to standard output, with --json as JSON only.
 
@@ -24,12 +25,15 @@ standard error, and ends with `raise typer.Exit(status)` using the statuses of
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
 
 from reshore import __version__
 from reshore.optimizer.commands.service import add_service_commands
+from reshore.optimizer.commands.shared import EXIT_UNEXPECTED
 from reshore.optimizer.commands.solve import solve_command
 from reshore.optimizer.commands.validate import validate_command
 
@@ -63,9 +67,22 @@ app.command("validate")(validate_command)
 add_service_commands(app)
 
 
+def run(commands: typer.Typer) -> None:
+    """Run `commands` as `reshore`. An unexpected error (a bug) is one line on standard error
+    and exit status 5; RESHORE_TRACEBACK=1 shows its traceback instead."""
+    try:
+        commands(prog_name="reshore")
+    except Exception as error:
+        if os.environ.get("RESHORE_TRACEBACK") == "1":
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error} (a bug in reshore: please"
+              " report it; RESHORE_TRACEBACK=1 shows where it happened)", file=sys.stderr)
+        sys.exit(EXIT_UNEXPECTED)
+
+
 def main() -> None:
     """The `reshore` console script."""
-    app(prog_name="reshore")
+    run(app)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ def test_infeasible_instance_exits_1_naming_the_demand(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Status: infeasible" in result.stdout
     assert "customer 'C'" in result.stdout
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert summary["status"] == "infeasible"  # no older plan is left in the folder's place
+    assert "customer 'C'" in summary["diagnosis"][0]
 
 
 # --- options checked as options ----------------------------------------------------------

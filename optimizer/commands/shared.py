@@ -30,6 +30,8 @@ EXIT_CHECK_FAILED = 3
 """A plan was found but the independent plan check found it wrong: do not use it."""
 EXIT_NO_SERVICE = 4
 """A service command was run without the `service` extra installed."""
+EXIT_UNEXPECTED = 5
+"""An unexpected error inside reshore (a bug: the message says what; please report it)."""
 EXIT_INTERRUPTED = 130
 """Stopped with Ctrl-C."""
 

@@ -125,8 +125,7 @@ def solve_command(
                                    progress=progress.say, on_progress=progress.numbers)
             plan = solve(network, options)
             check_passed = _check(network, plan, progress, timings) if not no_check else None
-            if plan.has_solution:
-                _write(plan, folder, progress, timings)
+            _write(plan, folder, progress, timings)
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
     _report(plan, timings, as_json, check_passed)
@@ -162,7 +161,10 @@ def _write(plan: Plan, folder: Path, progress: Progress, timings: dict[str, floa
     except OSError as error:
         raise fail(f"cannot write the plan to {folder}: {error}", EXIT_NO_PLAN) from None
     timings["write"] = time.perf_counter() - started
-    progress.say(f"plan written to {folder}/ (CSV tables, plan.xlsx, summary.json)")
+    if plan.has_solution:
+        progress.say(f"plan written to {folder}/ (CSV tables, plan.xlsx, summary.json)")
+    else:
+        progress.say(f"no plan: its status and diagnosis written to {folder}/summary.json")
 
 
 def _report(plan: Plan, timings: dict[str, float], as_json: bool,
