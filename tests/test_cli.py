@@ -17,7 +17,12 @@ from reshore import __version__
 from reshore.optimizer.cli import app
 from reshore.optimizer.commands.options import available_cores
 from reshore.optimizer.commands.service import SERVICE_MODULES
-from reshore.optimizer.commands.shared import EXIT_CHECK_FAILED, EXIT_INVALID, EXIT_NO_SERVICE
+from reshore.optimizer.commands.shared import (
+    EXIT_CHECK_FAILED,
+    EXIT_INVALID,
+    EXIT_NO_SERVICE,
+    EXIT_UNEXPECTED,
+)
 from reshore.optimizer.io import write_json
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network, parse_network
@@ -332,3 +337,23 @@ def test_importing_the_cli_imports_nothing_of_the_service() -> None:
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_unexpected_error_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    """A fault inside reshore (here reading the instance raises a RuntimeError, standing for a
+    bug) gives one line saying what and exit status 5, not a traceback."""
+    script = ("import sys\n"
+              "import reshore.optimizer.commands.validate as validate\n"
+              "def broken(path, say):\n"
+              "    raise RuntimeError('something inside broke')\n"
+              "validate.load_instance = broken\n"
+              "from reshore.optimizer.cli import main\n"
+              "sys.argv = ['reshore', 'validate']\n"
+              "main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "RESHORE_TRACEBACK"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, check=False, env=env, cwd=tmp_path)
+    assert result.returncode == EXIT_UNEXPECTED
+    assert result.stderr.splitlines() == [
+        "error: unexpected RuntimeError: something inside broke (a bug in reshore: please"
+        " report it; RESHORE_TRACEBACK=1 shows where it happened)"]

@@ -1,5 +1,8 @@
-"""Option values checked as options: a value out of range is a usage error (exit status 2,
-click's message naming the option), found before anything is read or solved."""
+"""The options commands share, checked as options: a value out of range is a usage error (exit
+status 2, the message naming the option), found before anything is read or solved.
+
+A command takes them as parameters typed with these aliases, e.g.
+`def whatif_command(path: InstancePath = None, time_limit: TimeLimit = None) -> None`."""
 
 from __future__ import annotations
 
@@ -8,9 +11,13 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from reshore.data import FLAGSHIP_NAME
 
 
 def number_in(low: float | None = None, high: float | None = None, *,
@@ -71,3 +78,37 @@ def check_out_folder(value: Path | None) -> Path | None:
     if value is not None and (problem := writable_folder_problem(value)) is not None:
         raise typer.BadParameter(problem)
     return value
+
+
+class RiskMeasure(StrEnum):
+    expected = "expected"
+    cvar = "cvar"
+    worst_case = "worst_case"
+
+
+InstancePath = Annotated[Path | None, typer.Argument(
+    help="CSV folder, .xlsx or .json of the data contract.",
+    show_default=f"the bundled flagship dataset '{FLAGSHIP_NAME}'")]
+OutFolder = Annotated[Path | None, typer.Option(
+    "--out", help="Folder for the plan's CSV files, plan.xlsx and summary.json; it must be a"
+                  " folder that exists or can be created.",
+    show_default="plans/<instance name>", callback=check_out_folder)]
+TimeLimit = Annotated[float | None, typer.Option(
+    "--time-limit", help="Wall-clock limit in seconds (> 0).", show_default="settings.solver",
+    callback=number_in(0, low_open=True))]
+Gap = Annotated[float | None, typer.Option(
+    "--gap", help="Relative MIP gap at which to stop (>= 0).", show_default="settings.solver",
+    callback=number_in(0))]
+Threads = Annotated[int | None, typer.Option(
+    "--threads", help="HiGHS threads.", show_default="settings.solver, else HiGHS's choice",
+    min=1, max=available_cores())]
+Seed = Annotated[int | None, typer.Option(
+    "--seed", help="HiGHS random seed.", show_default="settings.solver", min=0)]
+Risk = Annotated[RiskMeasure | None, typer.Option(
+    "--risk", help="Risk measure of the objective.", show_default="settings.risk")]
+Alpha = Annotated[float | None, typer.Option(
+    "--alpha", help="CVaR confidence level, 0 < alpha < 1 (used with --risk cvar).",
+    show_default="settings.risk", callback=number_in(0, 1, low_open=True, high_open=True))]
+Weight = Annotated[float | None, typer.Option(
+    "--weight", help="Risk weight lambda in [0, 1]: objective = (1 - lambda) expected cost"
+                     " + lambda risk.", show_default="settings.risk", callback=number_in(0, 1))]

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reshore.data import FLAGSHIP_NAME
 from reshore.optimizer.commands.options import (
-    available_cores,
-    check_out_folder,
-    number_in,
+    Alpha,
+    Gap,
+    InstancePath,
+    OutFolder,
+    Risk,
+    RiskMeasure,
+    Seed,
+    Threads,
+    TimeLimit,
+    Weight,
     writable_folder_problem,
 )
 from reshore.optimizer.commands.progress import Progress, progress_for
@@ -37,17 +42,6 @@ if TYPE_CHECKING:
     from reshore.optimizer.schema import Network
 
 
-class RiskMeasure(StrEnum):
-    expected = "expected"
-    cvar = "cvar"
-    worst_case = "worst_case"
-
-
-InstancePath = Annotated[Path | None, typer.Argument(
-    help="CSV folder, .xlsx or .json of the data contract.",
-    show_default=f"the bundled flagship dataset '{FLAGSHIP_NAME}'")]
-
-
 def with_risk(network: Network, measure: RiskMeasure | None, alpha: float | None,
               weight: float | None) -> Network:
     """The instance with the command line's risk settings applied (validated again)."""
@@ -65,31 +59,14 @@ def with_risk(network: Network, measure: RiskMeasure | None, alpha: float | None
 
 def solve_command(
     path: InstancePath = None,
-    out: Annotated[Path | None, typer.Option(
-        help="Folder for the plan's CSV files, plan.xlsx and summary.json; it must be a"
-             " folder that exists or can be created.",
-        show_default="plans/<instance name>", callback=check_out_folder)] = None,
-    time_limit: Annotated[float | None, typer.Option(
-        "--time-limit", help="Wall-clock limit in seconds (> 0).", show_default="settings.solver",
-        callback=number_in(0, low_open=True))] = None,
-    gap: Annotated[float | None, typer.Option(
-        help="Relative MIP gap at which to stop (>= 0).", show_default="settings.solver",
-        callback=number_in(0))] = None,
-    threads: Annotated[int | None, typer.Option(
-        help="HiGHS threads.", show_default="settings.solver, else HiGHS's choice",
-        min=1, max=available_cores())] = None,
-    seed: Annotated[int | None, typer.Option(
-        help="HiGHS random seed.", show_default="settings.solver", min=0)] = None,
-    risk: Annotated[RiskMeasure | None, typer.Option(
-        help="Risk measure of the objective.", show_default="settings.risk")] = None,
-    alpha: Annotated[float | None, typer.Option(
-        help="CVaR confidence level, 0 < alpha < 1 (used with --risk cvar).",
-        show_default="settings.risk",
-        callback=number_in(0, 1, low_open=True, high_open=True))] = None,
-    weight: Annotated[float | None, typer.Option(
-        help="Risk weight lambda in [0, 1]: objective = (1 - lambda) expected cost"
-             " + lambda risk.",
-        show_default="settings.risk", callback=number_in(0, 1))] = None,
+    out: OutFolder = None,
+    time_limit: TimeLimit = None,
+    gap: Gap = None,
+    threads: Threads = None,
+    seed: Seed = None,
+    risk: Risk = None,
+    alpha: Alpha = None,
+    weight: Weight = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print only the summary as JSON on standard output.")] = False,
     solver_log: Annotated[bool, typer.Option(

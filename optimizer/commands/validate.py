@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from reshore.optimizer.commands.options import InstancePath
 from reshore.optimizer.commands.progress import PlainProgress
 from reshore.optimizer.commands.shared import load_instance, stdout
-from reshore.optimizer.commands.solve import InstancePath
 
 
 def validate_command(path: InstancePath = None) -> None:
