@@ -21,6 +21,25 @@ if TYPE_CHECKING:
     from reshore.optimizer.solve import SolveProgress
 
 
+STAGE_AFTER = (
+    ("reading", "reading and validating the input"),
+    ("validated", "preparing the network"),
+    ("prepared", "building the model"),
+    ("built", "handing the model to HiGHS"),
+    ("handed", "solving"),
+    ("HiGHS:", "reading the plan"),
+    ("no plan meets", "solving the elastic model to find what cannot be met"),
+    ("independent check", "writing the plan"),
+)
+"""The stage that follows a finished step, by the start of the step's progress line."""
+
+
+def stage_after(message: str) -> str:
+    """What the command does next, after the step `message` reports (the message itself when
+    it is not a known step)."""
+    return next((stage for start, stage in STAGE_AFTER if message.startswith(start)), message)
+
+
 class Progress(Protocol):
     """Receives a command's progress; used as a context manager around the work."""
 
@@ -54,8 +73,9 @@ class PlainProgress:
 
 
 class LiveProgress:
-    """A live display: finished steps scroll above it, the current stage, elapsed time, best
-    plan, bound and gap stay at the bottom."""
+    """A live display: finished steps scroll above it; the current stage (named after the last
+    finished step, see `STAGE_AFTER`), elapsed time, and during the MIP its best plan, bound
+    and gap stay at the bottom."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -72,7 +92,7 @@ class LiveProgress:
                 self.stage = message.strip().split("  ")[-1]
             return
         self.live.console.print(Text(message, style="dim"))
-        self.stage = message
+        self.stage = stage_after(message)
 
     def numbers(self, progress: SolveProgress) -> None:
         self.latest = progress
