@@ -357,3 +357,12 @@ def test_an_unexpected_error_is_one_line_and_exit_5(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "error: unexpected RuntimeError: something inside broke (a bug in reshore: please"
         " report it; RESHORE_TRACEBACK=1 shows where it happened)"]
+
+
+def test_the_solver_log_goes_to_standard_error_leaving_the_json_alone(tmp_path: Path) -> None:
+    path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
+    result = reshore("solve", str(path), "--out", str(tmp_path / "plan"), "--json",
+                     "--solver-log")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["objective"] == pytest.approx(150)
+    assert "Coefficient ranges" in result.stderr  # the HiGHS log

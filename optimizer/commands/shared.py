@@ -6,9 +6,12 @@ start at once."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +56,22 @@ def fail(message: str, status: int) -> typer.Exit:
     """Print `error: message` on standard error; the exception that exits with `status`."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     return typer.Exit(status)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Within the block, whatever is written to standard output, by Python or by the solver's
+    C++ code (the HiGHS log), goes to standard error: standard output carries results only."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        ctypes.CDLL(None).fflush(None)  # the C library's buffers, before the switch back
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def instance_source(path: Path | None) -> tuple[Path, str]:

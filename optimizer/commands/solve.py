@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from reshore.optimizer.commands.shared import (
     load_instance,
     stderr,
     stdout,
+    stdout_to_stderr,
 )
 from reshore.optimizer.commands.summary import print_summary
 
@@ -70,7 +72,8 @@ def solve_command(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print only the summary as JSON on standard output.")] = False,
     solver_log: Annotated[bool, typer.Option(
-        "--solver-log", help="Show the HiGHS log (plain progress lines then).")] = False,
+        "--solver-log", help="Show the HiGHS log on standard error (with plain progress"
+                             " lines).")] = False,
     no_check: Annotated[bool, typer.Option(
         "--no-check", help="Skip the independent plan check.")] = False,
 ) -> None:
@@ -100,7 +103,8 @@ def solve_command(
             options = SolveOptions(time_limit_s=time_limit, mip_gap=gap, threads=threads,
                                    random_seed=seed, log_to_console=solver_log,
                                    progress=progress.say, on_progress=progress.numbers)
-            plan = solve(network, options)
+            with stdout_to_stderr() if solver_log else contextlib.nullcontext():
+                plan = solve(network, options)
             check_passed = _check(network, plan, progress, timings) if not no_check else None
             _write(plan, folder, progress, timings)
         except KeyboardInterrupt:
