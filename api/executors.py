@@ -26,7 +26,13 @@ from sqlalchemy import select
 
 from reshore.api import db, store
 from reshore.api.config import Settings
-from reshore.api.jobs import JobConfig, cancel_overdue_reason, overtime_reason, run_job
+from reshore.api.jobs import (
+    JobConfig,
+    cancel_overdue_reason,
+    memory_reason,
+    overtime_reason,
+    run_job,
+)
 from reshore.api.models import Job, JobStatus
 
 log = logging.getLogger("reshore.executor")
@@ -115,14 +121,23 @@ def solver_process(conn: Connection, parent: int, level: str, config: JobConfig,
 
         # HiGHS keeps the thread pool of its first solve: start afresh for this job's threads
         highspy.Highs.resetGlobalScheduler(True)
-        status = run_job(job_id, config, on_claimed=claimed)
+        try:
+            status = run_job(job_id, config, on_claimed=claimed)
+        except MemoryError:  # so short of memory that the job could not even be failed
+            os._exit(EXIT_OUT_OF_MEMORY)
         conn.send(("done", job_id, status))
+
+
+EXIT_OUT_OF_MEMORY = 75
+"""Exit status of a solver process that ran out of its memory limit while failing its job."""
 
 
 def death_reason(exitcode: int | None, memory_mb: int) -> str:
     """Why a solver process ended, in words."""
     if exitcode is None:
         return "its solver process stopped answering"
+    if exitcode == EXIT_OUT_OF_MEMORY:
+        return memory_reason(memory_mb)
     if exitcode < 0:
         number = -exitcode
         try:
@@ -358,7 +373,10 @@ class LocalExecutor:
             if slot.job_id is not None and not slot.ended:
                 reason = death_reason(slot.process.exitcode, self.config.memory_mb)
                 log.error("job %s: %s", slot.job_id, reason)
-                self._lost(slot.job_id, reason)
+                if slot.process.exitcode == EXIT_OUT_OF_MEMORY and slot.attempt is not None:
+                    self._fail(slot, reason)  # running it again would need the same memory
+                else:
+                    self._lost(slot.job_id, reason)
             slot.conn.close()
             with self._lock:
                 if self._draining or self._stopping.is_set():
@@ -423,6 +441,14 @@ class LocalExecutor:
                 store.end_run(session, slot.job_id, slot.attempt, status, reason)
         except Exception:
             log.exception("job %s: could not record why it was stopped", slot.job_id)
+
+    def _fail(self, slot: _Slot, reason: str) -> None:
+        assert slot.job_id is not None and slot.attempt is not None
+        try:
+            with db.session_scope(self.settings.database_url) as session:
+                store.end_run(session, slot.job_id, slot.attempt, JobStatus.FAILED, reason)
+        except Exception:
+            log.exception("job %s: could not record why it failed", slot.job_id)
 
     def _interrupted(self, slot: _Slot) -> None:
         """A job whose process the shutdown ended: queued again, the attempt not counted."""

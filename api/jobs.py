@@ -8,6 +8,7 @@ never raises: whatever goes wrong is written to the job as the reason it failed.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -199,6 +200,8 @@ def run_job(job_id: str, config: JobConfig,
         reason = failure_reason(error, config)
         outcome = store.Outcome(status=JobStatus.FAILED, error=reason, message=reason)
         run.progress("the job failed: " + reason)
+    if outcome.status == JobStatus.FAILED:
+        gc.collect()  # a failed build leaves its model in reference cycles: free it now
     lines = run.close()
     lines.append(f"job {outcome.status} after {time.perf_counter() - started:.2f} s")
     try:
@@ -223,14 +226,18 @@ def failure_reason(error: BaseException, config: JobConfig) -> str:
     """What a user is told about an exception of the solve: a message, no traceback and no
     server path (those go to the server log)."""
     if isinstance(error, MemoryError):
-        limit = (f" of {config.memory_mb:,} MiB (RESHORE_JOB_MEMORY_MB)" if config.memory_mb
-                 else "")
-        return (f"the job needed more memory than the per-job limit{limit}; reduce the"
-                " instance (periods, scenarios, lanes) or ask the operator to raise the limit")
+        return memory_reason(config.memory_mb)
     if isinstance(error, InvalidNetwork):
         return f"the instance is not valid: {error}"
     return (f"the solve failed unexpectedly ({type(error).__name__}); the server log has the"
             " details")
+
+
+def memory_reason(memory_mb: int) -> str:
+    """Why a job that ran out of memory failed."""
+    limit = f" of {memory_mb:,} MiB (RESHORE_JOB_MEMORY_MB)" if memory_mb else ""
+    return (f"the job needed more memory than the per-job limit{limit}; reduce the instance"
+            " (periods, scenarios, lanes) or ask the operator to raise the limit")
 
 
 RETRY_STORE = tenacity.retry(
@@ -260,8 +267,9 @@ def _store_outcome(config: JobConfig, job_id: str, attempt: int, outcome: store.
 def _store_failure(config: JobConfig, job_id: str, attempt: int, error: Exception) -> bool:
     """When the outcome cannot be stored (e.g. a value the database refuses), the job is
     failed with that reason rather than left running."""
-    reason = (f"the job's result could not be stored ({type(error).__name__}:"
-              f" {_printable(str(error).splitlines()[0] if str(error) else '')})")
+    reason = memory_reason(config.memory_mb) if isinstance(error, MemoryError) else (
+        f"the job's result could not be stored ({type(error).__name__}:"
+        f" {_printable(str(error).splitlines()[0] if str(error) else '')})")
     outcome = store.Outcome(status=JobStatus.FAILED, error=reason, message=reason)
     with db.session_scope(config.database_url) as session:
         return store.finish(session, job_id, attempt, outcome, [reason])

@@ -24,6 +24,7 @@ from tests.api.support import (
     POSTGRES_URL,
     ROOT,
     Server,
+    checked_result,
     finished,
     new_key,
     postgres_database,
@@ -190,6 +191,11 @@ def test_threads_are_checked_in_the_options_and_in_the_instance(server: Server) 
                                             "options": {"threads": 2}})
         assert two.status_code == 202
         assert finished(client, two.json()["id"])["status"] == "succeeded"
+        # the same solver process, another thread count: HiGHS's pool is set afresh per job
+        one = client.post("/v1/jobs", json={"instance": two_site_transport(),
+                                            "options": {"threads": 1}}).json()["id"]
+        assert finished(client, one)["plan_status"] == "optimal"
+        assert checked_result(client, one)["summary"]["objective"] == pytest.approx(290)
 
 
 def test_a_plan_failing_the_independent_check_fails_its_job() -> None:
