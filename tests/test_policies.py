@@ -75,3 +75,14 @@ def test_policy_that_cannot_hold_is_named() -> None:
     plan = solve_checked(raw)
     assert plan.status is PlanStatus.INFEASIBLE
     assert any("policy min_suppliers for component 'chip'" in line for line in plan.diagnosis)
+
+
+def test_every_policy_name_has_its_rows_and_its_kind_of_value() -> None:
+    """A policy is added in the schema (its name and kind of value) and as one `define_*`
+    function in the model's POLICIES: the three lists name the same policies."""
+    from typing import get_args
+
+    from reshore.models.network_design import POLICIES
+    from reshore.optimizer.schema import POLICY_VALUES, PolicyName
+
+    assert set(get_args(PolicyName)) == set(POLICIES) == set(POLICY_VALUES)
