@@ -576,12 +576,42 @@ def define_min_domestic_share(b: BuiltModel, data: PreparedNetwork) -> None:
                 pyo.Constraint(keys, rule=rule))
 
 
+def define_supplier_share(b: BuiltModel, data: PreparedNetwork) -> None:
+    """Per scenario, component c and supplier sigma (of the policy's country, or any for
+    '*'), over the horizon: sum of purchases of c from sigma <= value * sum of purchases of c
+    ('*' component = each one)."""
+    rows = _policy_rows(data, "max_supplier_share")
+    if not rows:
+        return
+    bought = _purchases_of(b.model, data)
+    supplier = data.offers.supplier.to_dict()
+    based_in = {s.supplier: s.country for s in data.network.suppliers}
+    keys = []
+    for i, comp, country, value in rows:
+        for c in sorted({c for c, _ in bought}) if comp == ANY else [comp]:
+            sellers = {supplier[key[0]] for s in data.scenarios for key in bought.get((c, s), ())}
+            keys += [(i, c, sigma, s, value) for sigma in sorted(sellers)
+                     if country in (ANY, based_in[sigma]) for s in data.scenarios]
+    slack = _policy_slack(b, "max_supplier_share", [k[:4] for k in keys],
+                          ["policy_row", "component", "supplier", "scenario"])
+
+    def rule(m: Model, i: int, c: str, sigma: str, s: str, value: float) -> Any:
+        mine = bought.get((c, s), [])
+        from_sigma = sum(m.buy[key] for key in mine if supplier[key[0]] == sigma)
+        return from_sigma <= value * sum(m.buy[key] for key in mine) + slack[i, c, sigma, s]
+
+    b.add_limit("max_supplier_share",
+                ["policy_row", "component", "supplier", "scenario", "value"],
+                pyo.Constraint(keys, rule=rule))
+
+
 POLICIES: dict[str, Callable[[BuiltModel, PreparedNetwork], None]] = {
     "max_country_share": define_country_share,
     "min_suppliers": define_min_suppliers,
     "max_open_sites": define_max_open_sites,
     "capex_budget": define_capex_budget,
     "min_domestic_share": define_min_domestic_share,
+    "max_supplier_share": define_supplier_share,
 }
 """Each kind of policy (policies.policy, `optimizer.schema.PolicyName`) and the function that
 states its rows; `define_policies` runs them in this order."""
