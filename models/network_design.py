@@ -6,7 +6,7 @@ their terms from the group-bys of `optimizer.prepare`; no rule scans a table. Ea
 adds to one `models.built.BuiltModel`: the Pyomo model, and beside it the variable families
 (with their keys and the plan table each feeds), the row blocks and the elastic slacks.
 Policies are found by their name in `POLICIES`: adding one takes a `define_*` function
-registered with `@policy(...)` here, its name in `optimizer.schema`, and its checker rule.
+listed there, its name and kind of value in `optimizer.schema`, and its checker rule.
 
 Notation: k site, l tier, t period, s scenario, p product, c component, o offer, j customer.
 """
@@ -97,18 +97,6 @@ def define_site_decisions(b: BuiltModel, data: PreparedNetwork) -> None:
               table="qualifications", domain=pyo.Binary)
 
 
-FLOWS = (("buy", "PURCHASES", "purchases", "sourcing", ["offer", "site", "period"]),
-         ("make", "PRODUCTION", "production", "production", ["site", "product", "period"]),
-         ("ship", "SHIPMENTS", "shipments", "shipments",
-          ["site", "customer", "product", "period"]),
-         ("component_stock", "COMPONENT_STOCK", "component_stock", "inventory",
-          ["site", "component", "period"]),
-         ("product_stock", "PRODUCT_STOCK", "product_stock", "inventory",
-          ["site", "product", "period"]))
-"""The second-stage flow families: (family, index set, the prepared frame of its keys, the
-plan table it feeds, its key columns before the scenario)."""
-
-
 def define_flow_decisions(b: BuiltModel, data: PreparedNetwork) -> None:
     """Second stage, per scenario: buy, make, ship, stocks and unmet demand, all >= 0.
 
@@ -117,8 +105,17 @@ def define_flow_decisions(b: BuiltModel, data: PreparedNetwork) -> None:
     m = b.model
     S = data.scenarios
     m.SCENARIOS = pyo.Set(initialize=S)
-    for name, index, frame, table, columns in FLOWS:
-        b.declare(name, index, _per_scenario(getattr(data, frame)[columns], S), table=table,
+    flows = (("buy", "PURCHASES", data.purchases, ["offer", "site", "period"], "sourcing"),
+             ("make", "PRODUCTION", data.production, ["site", "product", "period"],
+              "production"),
+             ("ship", "SHIPMENTS", data.shipments, ["site", "customer", "product", "period"],
+              "shipments"),
+             ("component_stock", "COMPONENT_STOCK", data.component_stock,
+              ["site", "component", "period"], "inventory"),
+             ("product_stock", "PRODUCT_STOCK", data.product_stock,
+              ["site", "product", "period"], "inventory"))
+    for name, index, frame, columns, table in flows:
+        b.declare(name, index, _per_scenario(frame[columns], S), table=table,
                   domain=pyo.NonNegativeReals)
     may_go_unmet = data.unmet_penalty is not None or b.elastic
     demand = data.demand
