@@ -45,6 +45,17 @@ def test_full_site_capacity_is_named_with_its_hours() -> None:
         "short: product 'rack' in P1: 30 units short of 80 demanded: customer 'C' 30"]
 
 
+def test_capacity_of_sites_opened_by_the_elastic_model_is_named() -> None:
+    """Two candidate sites of 50 hours, 120 racks wanted: both open (their openings are fixed
+    before the duals are read) and both are full; 20 racks are short."""
+    plan = diagnosed(instances.two_site_transport(capacity=50))
+    assert plan.diagnosis[:2] == [
+        "binding: assembly capacity of site 'A' is used in full in P1 (50 h)",
+        "binding: assembly capacity of site 'B' is used in full in P1 (50 h)"]
+    assert kinds(plan) == ["binding", "binding", "short"]
+    assert plan.diagnosis[2].startswith("short: product 'rack' in P1: 20 units short of 120")
+
+
 def test_short_demand_is_aggregated_over_customers() -> None:
     """Nine customers want 20 racks each (180) from a 50-hour site: 130 short in total, so
     at least seven customers are short; the line names five and counts the rest."""
