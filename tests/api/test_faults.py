@@ -126,6 +126,7 @@ def test_an_outcome_the_store_refuses_fails_the_job_instead_of_wedging_it(
             done = finished(client, job_id, timeout=60)
             assert done["status"] == "failed" and done["attempts"] == 1, done
             assert done["error"]
+            print(f"NUL in an id on PostgreSQL: failed on run 1: {done['error']}")
             assert "Traceback" not in client.get(f"/v1/jobs/{job_id}/log").text
     finally:
         server.stop()
