@@ -94,6 +94,7 @@ def format_summary(plan: Plan, network: Network) -> str:
     lines.append(f"Status: {status}")
     for reason in plan.diagnosis:
         lines.append(f"  - {reason}")
+    lines += [f"Warning: {warning}" for warning in plan.warnings]
     if not plan.has_solution:
         return "\n".join(lines)
     risk = plan.risk
@@ -158,9 +159,8 @@ def _solve_command(args: argparse.Namespace) -> int:
         if not report.ok:
             _progress(str(report))
     out = args.out or Path("plans") / name
-    if plan.has_solution:
-        plan.write(out)
-        _progress(f"plan written to {out}/ (CSV tables, plan.xlsx, summary.json)")
+    plan.write(out)
+    _progress(f"plan written to {out}/ (CSV tables, plan.xlsx, summary.json)")
     if args.json:
         print(json.dumps(plan.to_json()["summary"], indent=2))
     else:
