@@ -8,6 +8,7 @@ the three forms share one set of checks and one set of error messages.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -131,23 +132,22 @@ DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
 """A number written with a decimal comma, with or without '.' grouping: 1,5 or 1.234,5."""
 
 
-def _delimiter(header: str) -> str:
-    """The separator of a CSV file: the one of ',', ';' and tab its header line uses most."""
+def _delimiter(text: str) -> str:
+    """The separator of a CSV file: the one of ',', ';' and tab its header line (its first
+    line with text) uses most."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
     counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
     best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
     return best if counts[best] else ","
 
 
-def _with_decimal_points(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+def _with_decimal_points(rows: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
     """Numbers written with a decimal comma (1,5 or 1.234,5) in the numeric columns of a file
     separated by ';' or tabs, rewritten with a decimal point."""
-    for column in numeric_columns(table) & {str(c).strip() for c in frame.columns}:
-        original = next(c for c in frame.columns if str(c).strip() == column)
-        cells = frame[original].astype(str).str.strip()
-        comma = cells.str.match(DECIMAL_COMMA)
-        frame.loc[comma, original] = cells[comma].str.replace(".", "", regex=False).str.replace(
-            ",", ".", regex=False)
-    return frame
+    numbers = numeric_columns(table)
+    return [{column: value.replace(".", "").replace(",", ".")
+             if column in numbers and DECIMAL_COMMA.match(value.strip()) else value
+             for column, value in row.items()} for row in rows]
 
 
 def _csv_text(path: Path) -> str:
@@ -164,21 +164,26 @@ def _read_csv_table(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     """A CSV table's rows and, for an empty file, a warning. Raises ValueError saying what
     was found when the file cannot be read as a table."""
     text = _csv_text(path)
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
+    delimiter = _delimiter(text)
+    lines = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                            skipinitialspace=True))
+    start = next((i for i, line in enumerate(lines) if any(cell.strip() for cell in line)),
+                 None)
+    if start is None:
         return [], f"{path.name} is empty: read as a table with no rows"
-    header = next(line for line in lines if line.strip())
-    delimiter = _delimiter(header)
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            skipinitialspace=True, skip_blank_lines=False)
-    except pd.errors.ParserError as error:
-        shown = {"\t": "tab"}.get(delimiter, f"'{delimiter}'")
-        hint = " (a decimal comma in a comma-separated file?)" if delimiter == "," else ""
-        raise ValueError(f"read as {shown}-separated, {error}{hint}") from error
+    header = [cell.strip() for cell in lines[start]]
+    rows = []
+    for number, line in enumerate(lines[start + 1:], start=1):
+        extra = [cell for cell in line[len(header):] if cell.strip()]
+        if extra:
+            shown = "tab" if delimiter == "\t" else f"'{delimiter}'"
+            hint = "; a decimal comma in a comma-separated file?" if delimiter == "," else ""
+            raise ValueError(f"row {number} has {len(header) + len(extra)} cells where the"
+                             f" header has {len(header)} (read as {shown}-separated{hint})")
+        rows.append({column: cell for column, cell in zip(header, line, strict=False)
+                     if column and _present(cell)})
     if delimiter != ",":
-        frame = _with_decimal_points(frame, path.stem)
-    rows = _records(frame, path.stem)
+        rows = _with_decimal_points(rows, path.stem)
     if not any(rows):
         return rows, f"{path.name} has a header but no rows: read as a table with no rows"
     return rows, None
@@ -231,7 +236,8 @@ def _settings_from_pairs(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _read_xlsx(path: Path) -> RawInstance:
     try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
+        sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl",
+                               keep_default_na=False, na_values=[])
     except Exception as error:  # openpyxl raises many kinds on a damaged workbook
         raise InvalidNetwork(
             [ContractError(path.name, None, None, f"unreadable workbook: {error}")]) from error

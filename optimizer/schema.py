@@ -562,7 +562,9 @@ def _partial_row(model: type[Row], row: Any) -> Row:
     values: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         value = given.get(name)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
+        if isinstance(value, str) and value.strip():
+            values[name] = value.strip()
+        elif isinstance(value, int | float) and not isinstance(value, bool):
             values[name] = value
         else:
             values[name] = None if info.is_required() else info.default
