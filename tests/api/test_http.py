@@ -225,8 +225,8 @@ def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> 
     assert busy.get(f"/v1/jobs/{waiting}").json()["status"] == "queued"  # tenant limit 1
 
     for _ in range(20):  # the API answers while a solve runs
-        view = busy.get(f"/v1/jobs/{long_job}")
-        assert view.status_code == 200 and view.json()["status"] == "running"
+        answer = busy.get(f"/v1/jobs/{long_job}")
+        assert answer.status_code == 200 and answer.json()["status"] == "running"
 
     cancelled = busy.delete(f"/v1/jobs/{waiting}")
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
