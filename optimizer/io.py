@@ -171,7 +171,8 @@ def _read_csv_table(path: Path) -> tuple[list[dict[str, Any]], str | None]:
                  None)
     if start is None:
         return [], f"{path.name} is empty: read as a table with no rows"
-    header = [cell.strip() for cell in lines[start]]
+    header = [cell.strip() or f"(column {i} has no name)"
+              for i, cell in enumerate(lines[start], start=1)]
     rows = []
     for number, line in enumerate(lines[start + 1:], start=1):
         extra = [cell for cell in line[len(header):] if cell.strip()]
@@ -181,7 +182,7 @@ def _read_csv_table(path: Path) -> tuple[list[dict[str, Any]], str | None]:
             raise ValueError(f"row {number} has {len(header) + len(extra)} cells where the"
                              f" header has {len(header)} (read as {shown}-separated{hint})")
         rows.append({column: cell for column, cell in zip(header, line, strict=False)
-                     if column and _present(cell)})
+                     if _present(cell)})
     if delimiter != ",":
         rows = _with_decimal_points(rows, path.stem)
     if not any(rows):
@@ -214,9 +215,11 @@ def _read_csv_folder(folder: Path) -> RawInstance:
 
 
 def _settings_from_pairs(pairs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Turn key/value rows (`risk.alpha`, 0.9) into the nested settings document."""
+    """Turn key/value rows (`risk.alpha`, 0.9) into the nested settings document. A key that
+    is both a value and a group (`risk` beside `risk.alpha`) is an error."""
     settings: dict[str, Any] = {}
-    for pair in pairs:
+    errors: list[ContractError] = []
+    for number, pair in enumerate(pairs, start=1):
         key, value = str(pair.get("key", "")).strip(), pair.get("value")
         if not key or not _present(value):
             continue
@@ -228,9 +231,23 @@ def _settings_from_pairs(pairs: list[dict[str, Any]]) -> dict[str, Any]:
                     value = [label.strip() for label in value.split(",")]
         target = settings
         *parents, leaf = key.split(".")
-        for parent in parents:
+        for depth, parent in enumerate(parents, start=1):
             target = target.setdefault(parent, {})
-        target[leaf] = value
+            if not isinstance(target, dict):
+                group = ".".join(parents[:depth])
+                errors.append(ContractError("settings", number, "key",
+                                            f"'{key}' needs '{group}' to be a group of keys,"
+                                            f" but '{group}' is also given a value"))
+                break
+        else:
+            if isinstance(target.get(leaf), dict):
+                errors.append(ContractError("settings", number, "key",
+                                            f"'{key}' is given a value, but also has keys"
+                                            f" '{key}.*'"))
+            else:
+                target[leaf] = value
+    if errors:
+        raise InvalidNetwork(errors)
     return settings
 
 

@@ -8,9 +8,12 @@ import copy
 import json
 import math
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reshore.optimizer.io import load_network
 from reshore.optimizer.schema import ContractError, InvalidNetwork, parse_network
@@ -351,3 +354,79 @@ def test_row_numbers_count_blank_rows_in_cross_table_errors(tmp_path: Path) -> N
 def test_csv_text_helper_writes_blank_cells_for_missing_values() -> None:
     assert csv_text([{"a": 1, "b": None}, {"a": None, "b": 2.5}], ";", ",") == (
         "a;b\n1;\n;2,5\n")
+
+
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8), st.sampled_from(["", " ", "nan", "inf", "1e308", "\x00", "*", "=1+1",
+                                          "1,5", "P1", "S", "C"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                         max_size=2))
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> dict[str, Any]:
+    """tariff_flip with a few cells, rows or tables replaced by junk, or columns renamed."""
+    raw = base()
+    for _ in range(draw(st.integers(1, 4))):
+        table = draw(st.sampled_from(sorted(raw)))
+        rows = raw[table]
+        kind = draw(st.sampled_from(["cell", "row", "table", "column"]))
+        if kind == "table" or not isinstance(rows, list) or not rows:
+            raw[table] = draw(JUNK)
+            continue
+        number = draw(st.integers(0, len(rows) - 1))
+        if kind == "row" or not isinstance(rows[number], dict):
+            rows[number] = draw(JUNK)
+            continue
+        column = draw(st.sampled_from(sorted(rows[number]) or ["x"]))
+        if kind == "column":
+            rows[number][draw(st.text(min_size=1, max_size=6))] = rows[number].pop(column, None)
+        else:
+            rows[number][column] = draw(JUNK)
+    return raw
+
+
+@settings(max_examples=150, deadline=None)
+@given(damaged())
+def test_damaged_input_is_a_network_or_contract_errors_never_an_exception(
+        raw: dict[str, Any]) -> None:
+    try:
+        parse_network(raw)
+    except InvalidNetwork as invalid:
+        assert invalid.errors and all(isinstance(e, ContractError) for e in invalid.errors)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["demand", "offers", "sites", "lanes"]), st.text(max_size=40))
+def test_any_text_in_a_csv_table_is_read_or_reported(table: str, text: str) -> None:
+    with TemporaryDirectory() as folder:
+        path = write_form(base(), "csv", Path(folder))
+        (path / f"{table}.csv").write_text(text, encoding="utf-8")
+        try:
+            load_network(path)
+        except InvalidNetwork as invalid:
+            assert invalid.errors
+
+
+def test_a_workbook_settings_key_that_is_both_a_value_and_a_group_is_an_error(
+        tmp_path: Path) -> None:
+    raw = base()
+    raw["settings"]["risk"] = 5
+    path = write_form(raw, "xlsx", tmp_path)
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path)
+    workbook["settings"].append(["risk.alpha", 0.9])
+    workbook.save(path)
+    errors = errors_loading(path)
+    assert located(errors) == {("settings", 4, "key")}
+    assert "'risk' is also given a value" in errors[0].message
+
+
+def test_a_csv_value_under_a_column_without_a_name_is_reported(tmp_path: Path) -> None:
+    path = write_form(base(), "csv", tmp_path)
+    (path / "customers.csv").write_text("customer,country,\nC,US,oops\n")
+    errors = errors_loading(path)
+    assert [str(e) for e in errors] == [
+        "customers row 1 column (column 3 has no name): unknown column"]
