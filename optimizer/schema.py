@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 ANY = "*"
 """Wildcard in demand.scenario, tariffs and policies: matches every value."""
@@ -395,7 +396,7 @@ class Network(BaseModel):
     """Ad valorem duties; matching rows add up."""
     policies: list[Policy] = []
     """Sourcing and network policies."""
-    warnings: tuple[str, ...] = Field(default=(), exclude=True)
+    warnings: SkipJsonSchema[tuple[str, ...]] = Field(default=(), exclude=True)
     """Remarks on the input that are not errors (an optional table given without rows);
     not part of the instance's tables or its hash."""
 
