@@ -102,6 +102,30 @@ def lane_directions(network: Network) -> list[ContractError]:
     return errors
 
 
+def places_have_distinct_ids(network: Network) -> list[ContractError]:
+    """Sites, suppliers and customers are places that lanes join: an id names one place only,
+    so that every lane's origin and destination are unambiguous."""
+    first: dict[str, str] = {}
+    errors = []
+    places: list[tuple[str, str, Sequence[Row]]] = [
+        ("suppliers", "supplier", network.suppliers), ("sites", "site", network.sites),
+        ("customers", "customer", network.customers)]
+    for table, column, rows in places:
+        seen_here: set[str] = set()
+        for number, row in enumerate(rows, start=1):
+            name = getattr(row, column)
+            if name is None or name in seen_here:
+                continue
+            seen_here.add(name)
+            if name in first:
+                errors.append(ContractError(table, number, column,
+                                            f"'{name}' is already the id of one of the"
+                                            f" {first[name]}; a place has one id of its own"))
+            else:
+                first[name] = table
+    return errors
+
+
 def site_tiers_per_status(network: Network) -> list[ContractError]:
     """Every site has a tier; an existing site runs at exactly one tier."""
     tiers = Counter(t.site for t in network.site_tiers)
@@ -249,6 +273,7 @@ RULES: tuple[Callable[[Network], list[ContractError]], ...] = (
     duplicate_keys,
     unknown_references,
     lane_directions,
+    places_have_distinct_ids,
     site_tiers_per_status,
     probabilities_sum_to_one,
     horizon_settings,

@@ -169,3 +169,11 @@ def test_reference_errors_come_with_shape_errors() -> None:
     raw["bom"][0]["component"] = "gpu"
     got = located(errors_of(raw))
     assert {("offers", 1, "unit_price"), ("bom", 1, "component")} <= got
+
+
+def test_a_place_id_names_one_place_only() -> None:
+    raw = base()
+    raw["customers"].append({"customer": "tw_fab", "country": "US"})
+    errors = errors_of(raw)
+    assert located(errors) == {("customers", 2, "customer")}
+    assert "'tw_fab' is already the id of one of the suppliers" in errors[0].message
