@@ -58,20 +58,22 @@ def cell_value(value: Any) -> Any:
 
 def _fill(worksheet: Any, sheet: Sheet) -> None:
     columns = [str(column) for column in sheet.frame.columns]
-    rows = [columns, *sheet.frame.itertuples(index=False, name=None)]
-    formats = {i: sheet.number_formats[c] for i, c in enumerate(columns, start=1)
-               if c in sheet.number_formats}
-    for r, row in enumerate(rows, start=1):
-        for c, raw in enumerate(row, start=1):
-            value = cell_value(raw)
-            cell = worksheet.cell(row=r, column=c)
-            cell.value = value
-            if isinstance(value, str):
+    worksheet.append(columns)
+    for row in sheet.frame.itertuples(index=False, name=None):
+        worksheet.append([cell_value(value) for value in row])
+    for cells in worksheet.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, str):
                 cell.data_type = "s"  # text stays text, even when it starts with "="
-                if value.startswith(FORMULA_PREFIXES):
+                if cell.value.startswith(FORMULA_PREFIXES):
                     cell.quotePrefix = True
-            elif r > 1 and c in formats and isinstance(value, int | float):
-                cell.number_format = formats[c]
+    for i, column in enumerate(columns, start=1):
+        number_format = sheet.number_formats.get(column)
+        if number_format is None:
+            continue
+        for (cell,) in worksheet.iter_rows(min_row=2, min_col=i, max_col=i):
+            if isinstance(cell.value, int | float):
+                cell.number_format = number_format
 
 
 def _width(values: Iterable[Any]) -> int:
