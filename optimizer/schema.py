@@ -639,9 +639,10 @@ def parse_network(raw: Mapping[str, Any], warnings: Sequence[str] = ()) -> Netwo
 
     Raises `InvalidNetwork` listing every shape and cross-table error at once. `warnings`
     (remarks of the reader, such as an optional table given without rows) are kept on the
-    network so that the plan can carry them.
+    network, with those of the tables themselves (components no BOM row uses), so that the
+    plan can carry them.
     """
-    from reshore.optimizer.validation import cross_table_errors
+    from reshore.optimizer.validation import components_in_no_bom_row, cross_table_errors
 
     unknown = sorted(set(raw) - set(ROW_MODELS) - {"settings"})
     errors = [ContractError(name, None, None, _unknown_table(name)) for name in unknown]
@@ -671,6 +672,9 @@ def parse_network(raw: Mapping[str, Any], warnings: Sequence[str] = ()) -> Netwo
     errors = cross_table_errors(network)
     if errors:
         raise InvalidNetwork([_at_input_row(error, row_numbers) for error in errors])
+    every_warning = tuple(dict.fromkeys((*warnings, *components_in_no_bom_row(network))))
+    if every_warning != network.warnings:
+        network = network.model_copy(update={"warnings": every_warning})
     return network
 
 

@@ -298,6 +298,19 @@ RULES: tuple[Callable[[Network], list[ContractError]], ...] = (
 )
 
 
+def components_in_no_bom_row(network: Network) -> list[str]:
+    """Warnings, not errors: components that no BOM row uses are never bought (an empty or
+    forgotten bom table shows up this way)."""
+    used = {line.component for line in network.bom}
+    unused = [c.component for c in network.components if c.component not in used]
+    if not unused:
+        return []
+    shown = ", ".join(f"'{c}'" for c in unused[:5]) + (
+        f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+    return [f"component(s) {shown} in no bom row: no product uses them, so they are never"
+            " bought"]
+
+
 def cross_table_errors(network: Network) -> list[ContractError]:
     """Every cross-table rule; the path rule runs only on references that resolve."""
     errors = [error for rule in RULES for error in rule(network)]

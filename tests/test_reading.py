@@ -163,8 +163,10 @@ def test_an_empty_optional_table_is_a_warning_carried_with_the_plan(form: str,
     objective 0, and the plan says why it may not be what was meant."""
     network = load_network(empty_table(base(), form, "bom", tmp_path / "in"))
     assert network.bom == []
-    assert len(network.warnings) == 1 and "bom" in network.warnings[0]
-    assert "no rows" in network.warnings[0]
+    assert len(network.warnings) == 2
+    assert "bom" in network.warnings[0] and "no rows" in network.warnings[0]
+    assert network.warnings[1] == ("component(s) 'chip' in no bom row: no product uses them,"
+                                   " so they are never bought")
     plan = solve_checked(network)
     assert plan.objective == pytest.approx(0)
     assert plan.warnings == list(network.warnings)
@@ -173,10 +175,15 @@ def test_an_empty_optional_table_is_a_warning_carried_with_the_plan(form: str,
 
 
 def test_an_empty_table_list_in_json_is_no_warning(tmp_path: Path) -> None:
-    """JSON names its empty tables on purpose (the writers do): no warning."""
+    """JSON names its empty tables on purpose (the writers do): no warning of the reader, but
+    components that no BOM row uses are still pointed out."""
     raw = base()
     raw["policies"] = []
     assert load_network(write_form(raw, "json", tmp_path)).warnings == ()
+    raw["bom"] = []
+    warnings = load_network(write_form(raw, "json", tmp_path / "no-bom")).warnings
+    assert warnings == ("component(s) 'chip' in no bom row: no product uses them, so they are"
+                        " never bought",)
 
 
 def test_json_null_means_default(tmp_path: Path) -> None:
