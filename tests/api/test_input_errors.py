@@ -110,3 +110,26 @@ def test_a_workbook_with_a_misspelt_column_is_a_422_with_did_you_mean(
     errors = answer.json()["detail"]
     assert structured(errors) == {("demand", 1, "quantiy")}
     assert errors[0]["message"].endswith("did you mean 'quantity'?")
+
+
+def test_without_lanes_a_job_serves_every_unit_at_great_circle_cost(
+        client: httpx.Client) -> None:
+    """The hand-worked instance of tests/test_defaults.py: 10 x 2 x 111.195 km x 0.01."""
+    from tests.api.support import checked_result, finished
+    from tests.test_defaults import on_the_equator
+
+    answer = client.post("/v1/jobs", json={"instance": on_the_equator()})
+    assert answer.status_code == 202, answer.text
+    assert finished(client, answer.json()["id"])["plan_status"] == "optimal"
+    plan = checked_result(client, answer.json()["id"])
+    assert plan["summary"]["objective"] == pytest.approx(22.239, abs=1e-3)
+    assert plan["summary"]["service_level"] == 1.0
+
+
+def test_json_null_means_default_over_http(client: httpx.Client) -> None:
+    raw = tariff_flip()
+    raw["offers"][0].update(origin_country=None, capacity_per_period=None)
+    raw["settings"]["unmet_penalty"] = None
+    raw["policies"] = None
+    report = client.post("/v1/validate", json={"instance": raw}).json()
+    assert report["valid"] is True, report["errors"]
