@@ -77,6 +77,17 @@ def test_opening_before_the_build_lead_time_is_caught() -> None:
     assert "build_lead_time" in rules_broken(raw, tampered(plan, "sites", open_early))
 
 
+def test_supplier_over_its_share_is_caught() -> None:
+    raw = instances.tariff_flip()
+    raw["policies"] = [{"policy": "max_supplier_share", "component": "chip", "value": 0.7}]
+    plan = solve_checked(raw)
+
+    def buy_all_from_taiwan(frame: pd.DataFrame) -> None:
+        frame["offer"] = "chip_tw"
+
+    assert "policy" in rules_broken(raw, tampered(plan, "sourcing", buy_all_from_taiwan))
+
+
 def test_wrong_objective_is_caught() -> None:
     raw = instances.risk_choice("cvar")
     plan = solve_checked(raw)
@@ -206,6 +217,8 @@ POLICIES_BROKEN_BY_THE_UNCONSTRAINED_PLAN = [
                              "country": "TW", "value": 0.5}),  # calm buys every chip in TW
     (instances.tariff_flip, {"policy": "min_domestic_share", "value": 0.5}),  # no US chip
     (instances.tariff_flip, {"policy": "min_suppliers", "component": "chip", "value": 2}),
+    (instances.tariff_flip, {"policy": "max_supplier_share", "component": "chip",
+                             "value": 0.5}),  # calm buys every chip from tw_fab
     (instances.two_site_transport, {"policy": "max_open_sites", "value": 0}),  # A opens
     (instances.two_site_transport, {"policy": "capex_budget", "value": 10}),  # A costs 50
 ]
