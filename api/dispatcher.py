@@ -3,7 +3,8 @@
 Each pass (every `dispatch_interval_s`, or at once when a job is submitted or finishes):
 1. runs whose worker is gone are recovered: queued again, or failed after `max_attempts`;
    a worker is gone when its heartbeat is older than `job_lease_s`, or at once when it ran on
-   this host and its process no longer exists;
+   this host and its process no longer exists (the local executor records the loss of its own
+   processes itself, with the reason);
 2. queued jobs are handed out oldest first, within the executor's free slots and each
    tenant's `tenant_max_running`.
 """
@@ -91,7 +92,7 @@ class Dispatcher:
             running = session.execute(select(Job.id, Job.attempts, Job.worker).where(
                 Job.status == JobStatus.RUNNING)).all()
             for job_id, attempt, worker in running:
-                if _process_gone(worker):
+                if _process_gone(worker) and not self.executor.owns(worker or ""):
                     gone = store.lost(session, job_id, attempt, settings.max_attempts,
                                       f"its worker process {worker} is gone")
                     if gone:

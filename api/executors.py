@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +52,11 @@ class Executor(Protocol):
 
     def check(self) -> str:
         """'ok', or why the executor cannot run jobs now."""
+        ...
+
+    def owns(self, worker: str) -> bool:
+        """True when `worker` (host:pid) is one of this executor's processes, whose losses
+        the executor records itself, with their reason."""
         ...
 
 
@@ -197,6 +203,7 @@ class LocalExecutor:
         self._draining = False
         self._early_deaths = 0
         self._last_death = ""
+        self._spawned: set[int] = set()
         self._wake_r, self._wake_w = self._context.Pipe(duplex=False)
         self._thread = threading.Thread(target=self._supervise, name="solver-supervisor",
                                         daemon=True)
@@ -267,6 +274,10 @@ class LocalExecutor:
             if slot.job_id is not None and not slot.ended:
                 self._interrupted(slot)
 
+    def owns(self, worker: str) -> bool:
+        host, _, pid = worker.rpartition(":")
+        return host == socket.gethostname() and pid.isdigit() and int(pid) in self._spawned
+
     # --- supervision ------------------------------------------------------------------------
 
     def _spawn(self) -> _Slot:
@@ -277,6 +288,8 @@ class LocalExecutor:
                   self.settings.jobs_per_process))
         process.start()
         child_end.close()
+        if process.pid is not None:
+            self._spawned.add(process.pid)
         return _Slot(process=process, conn=parent_end)
 
     def _poke(self) -> None:
@@ -508,6 +521,9 @@ class CeleryExecutor:
         from reshore.api.worker import TASK_NAME
 
         self.app.send_task(TASK_NAME, args=[job_id], queue=self.settings.queue)
+
+    def owns(self, worker: str) -> bool:
+        return False
 
     def check(self) -> str:
         try:
