@@ -200,20 +200,6 @@ def test_on_a_terminal_progress_is_live_and_the_summary_is_rich_tables(tmp_path:
     assert "┏" in screen and "opens P1 at tier std" in screen  # the sites table
 
 
-def test_piped_progress_is_plain_lines(tmp_path: Path) -> None:
-    path = write_json(parse_network(instances.risk_choice("cvar")), tmp_path / "risk.json")
-    result = subprocess.run([sys.executable, "-m", "reshore.optimizer.cli", "solve", str(path),
-                             "--out", str(tmp_path / "plan")], capture_output=True, text=True,
-                            timeout=300, check=False, env=terminal_env())
-    assert result.returncode == 0, result.stderr
-    assert "\x1b" not in result.stdout and "\x1b" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines[0] == f"reading {path}"
-    assert "independent check: passed" in lines
-    assert "Objective (CVaR 90%)" in result.stdout  # the risk parameters that apply
-    assert "weight" not in result.stdout
-
-
 def test_the_summary_shows_only_the_risk_parameters_that_apply(tmp_path: Path) -> None:
     path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
     result = invoke("solve", str(path), "--out", str(tmp_path / "plan"))
@@ -315,17 +301,23 @@ def test_service_commands_without_the_extra_say_what_to_install(
     assert not (tmp_path / "reshore.db").exists()
 
 
-def test_the_core_solves_without_the_service_extra(tmp_path: Path) -> None:
-    env = without_the_service(tmp_path)
+def test_the_core_solves_without_the_service_extra_with_plain_lines_when_piped(
+        tmp_path: Path) -> None:
+    env = {**terminal_env(), "PYTHONPATH": without_the_service(tmp_path)["PYTHONPATH"]}
     blocked = subprocess.run([sys.executable, "-c", "import fastapi"], capture_output=True,
                              text=True, env=env, timeout=60, check=False)
     assert blocked.returncode == 1 and "No module named 'fastapi'" in blocked.stderr
-    path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
+    path = write_json(parse_network(instances.risk_choice("cvar")), tmp_path / "risk.json")
     result = subprocess.run([sys.executable, "-m", "reshore.optimizer.cli", "solve", str(path),
                              "--out", str(tmp_path / "plan")], capture_output=True, text=True,
                             timeout=300, check=False, env=env)
     assert result.returncode == 0, result.stderr
-    assert "independent check: passed" in result.stderr
+    assert "\x1b" not in result.stdout and "\x1b" not in result.stderr  # no escapes in a pipe
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"reading {path}"
+    assert "independent check: passed" in lines
+    assert "Objective (CVaR 90%)" in result.stdout  # the risk parameters that apply
+    assert "weight" not in result.stdout
 
 
 def test_importing_the_cli_imports_nothing_of_the_service() -> None:
