@@ -358,3 +358,15 @@ def test_the_solver_log_goes_to_standard_error_leaving_the_json_alone(tmp_path: 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["objective"] == pytest.approx(150)
     assert "Coefficient ranges" in result.stderr  # the HiGHS log
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["serve", "--port", "0"], "--port"), (["serve", "--workers", "0"], "--workers"),
+    (["serve", "--executor", "threads"], "--executor"),
+    (["worker", "--concurrency", "0"], "--concurrency"),
+    (["keys", "list", "--log-level", "loud"], "--log-level"),
+])
+def test_service_options_are_checked_as_options(args: list[str], option: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == EXIT_INVALID
+    assert f"Invalid value for '{option}'" in result.stderr
