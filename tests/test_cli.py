@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -10,12 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 import reshore.optimizer.solve as solve_module
 from reshore import __version__
 from reshore.optimizer.cli import app
 from reshore.optimizer.commands.options import available_cores
+from reshore.optimizer.commands.progress import LiveProgress
 from reshore.optimizer.commands.service import SERVICE_MODULES
 from reshore.optimizer.commands.shared import (
     EXIT_CHECK_FAILED,
@@ -26,7 +29,7 @@ from reshore.optimizer.commands.shared import (
 from reshore.optimizer.io import write_json
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network, parse_network
-from reshore.optimizer.solve import SolveOptions, solve
+from reshore.optimizer.solve import SolveOptions, SolveProgress, solve
 from tests import instances
 
 
@@ -371,3 +374,18 @@ def test_service_options_are_checked_as_options(args: list[str], option: str) ->
     result = invoke(*args)
     assert result.exit_code == EXIT_INVALID
     assert f"Invalid value for '{option}'" in result.stderr
+
+
+def test_the_live_display_shows_stage_best_plan_bound_and_gap_in_money() -> None:
+    """Best plan 1,230,000 and bound 1,200,000: a gap of 30,000, 2.44 % of the best plan."""
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, color_system=None)
+    display = LiveProgress(console)
+    display.say("handed 25 variables (2 integer), 30 constraints and 73 nonzeros to HiGHS")
+    display.numbers(SolveProgress(elapsed_s=3.0, best_objective=1.23e6, bound=1.2e6,
+                                  gap=0.0244))
+    console.print(display)
+    text = screen.getvalue()
+    assert "solving" in text
+    assert "best plan $1.23 m" in text and "bound $1.20 m" in text
+    assert "gap $30,000.00 (2.44%)" in text
