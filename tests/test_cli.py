@@ -389,3 +389,14 @@ def test_the_live_display_shows_stage_best_plan_bound_and_gap_in_money() -> None
     assert "solving" in text
     assert "best plan $1.23 m" in text and "bound $1.20 m" in text
     assert "gap $30,000.00 (2.44%)" in text
+
+
+def test_risk_options_the_measure_does_not_use_are_noted(tmp_path: Path) -> None:
+    path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
+    result = invoke("solve", str(path), "--out", str(tmp_path / "plan"), "--alpha", "0.8",
+                    "--weight", "0.5")
+    assert result.exit_code == 0, result.output
+    assert "note: --alpha applies to the cvar measure only; the measure is expected" in (
+        result.stderr)
+    assert "note: --weight does not apply to the expected measure" in result.stderr
+    assert "Objective (expected cost)" in result.stdout

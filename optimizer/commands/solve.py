@@ -59,6 +59,16 @@ def with_risk(network: Network, measure: RiskMeasure | None, alpha: float | None
     return parse_network(tables)
 
 
+def unused_risk_options(measure: str, alpha: float | None, weight: float | None) -> list[str]:
+    """Notes on the risk options given that the instance's risk measure does not use."""
+    notes = []
+    if alpha is not None and measure != "cvar":
+        notes.append(f"note: --alpha applies to the cvar measure only; the measure is {measure}")
+    if weight is not None and measure == "expected":
+        notes.append("note: --weight does not apply to the expected measure")
+    return notes
+
+
 def solve_command(
     path: InstancePath = None,
     out: OutFolder = None,
@@ -100,6 +110,8 @@ def solve_command(
             except InvalidNetwork as error:
                 raise fail(str(error), EXIT_INVALID) from None
             timings["read and validate"] = time.perf_counter() - started
+            for note in unused_risk_options(network.settings.risk.measure, alpha, weight):
+                progress.say(note)
             options = SolveOptions(time_limit_s=time_limit, mip_gap=gap, threads=threads,
                                    random_seed=seed, log_to_console=solver_log,
                                    progress=progress.say, on_progress=progress.numbers)
