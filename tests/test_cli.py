@@ -6,8 +6,10 @@ import io
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -400,3 +402,11 @@ def test_risk_options_the_measure_does_not_use_are_noted(tmp_path: Path) -> None
         result.stderr)
     assert "note: --weight does not apply to the expected measure" in result.stderr
     assert "Objective (expected cost)" in result.stdout
+
+
+def test_the_install_hint_knows_every_package_of_the_service_extra() -> None:
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    service = project["project"]["optional-dependencies"]["service"]
+    names = {re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].replace("-", "_").lower()
+             for requirement in service}
+    assert names == set(SERVICE_MODULES)
