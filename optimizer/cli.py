@@ -6,21 +6,26 @@
     reshore serve | worker | keys | db # the HTTP job service (the `service` extra)
     reshore --version
 
-Exit status (`reshore.optimizer.commands.shared`): 0 a plan was found and passed the
-independent check (or the command did its job); 1 no plan (infeasible, time limit) or a service
-command failed; 2 the input or the command line is invalid; 3 the plan failed the independent
-check; 4 a service command without the `service` extra installed; 5 an unexpected error (a
-bug); 130 interrupted.
+Exit status (`reshore.optimizer.commands.shared`): 0 a plan was found, passed the independent
+check and was written (or the command did its job); 1 no plan (infeasible, time limit), the plan
+could not be written, or a service command failed; 2 the input or the command line is invalid;
+3 the plan failed the independent check; 4 a service command without the `service` extra
+installed; 5 an unexpected error (a bug); 130 interrupted.
 Progress goes to standard error (a live display on a terminal, plain lines otherwise); the
 summary goes to standard output, with --json as JSON only.
 
 Adding a command: write `optimizer/commands/<name>.py` with one function whose parameters are
-the command's arguments and options (`Annotated[..., typer.Option(help=...)]`, ranges checked
-by Typer, docstring = help), that prints its result with `shared.stdout()`, its progress on
-standard error, and ends with `raise typer.Exit(status)` using the statuses of
-`commands.shared`; then register it below with one line, `app.command("<name>")(function)`
-(or `app.add_typer(sub_app, name="<name>")` for a group of commands). Import nothing from
-`reshore.api` or the service's packages at module level: the core installs without them.
+the command's arguments and options, typed with the shared aliases of `commands.options`
+(`InstancePath`, `OutFolder`, `TimeLimit`, `Gap`, `Threads`, `Risk`, `Alpha`, `Weight`...) or
+`Annotated[..., typer.Option(help=..., min=..., callback=number_in(...))]` of its own, so
+that Typer checks them as options; its docstring is its help. It reads the instance with
+`shared.load_instance`, shows progress with `progress.progress_for(shared.stderr())`, prints
+its result with `shared.stdout()` (tables from `summary` where they fit) and ends with `raise
+typer.Exit(status)` using the statuses of `commands.shared`. Import the solver's modules
+(pandas, Pyomo, HiGHS) inside the function, so that `--help` stays quick, and nothing from
+`reshore.api` or the service's packages: the core installs without them. Then register it
+below with one line, `app.command("<name>")(function)` (or `app.add_typer(sub_app,
+name="<name>")` for a group of commands), and add its test to tests/test_cli.py.
 """
 
 from __future__ import annotations

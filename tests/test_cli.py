@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 import reshore.optimizer.solve as solve_module
 from reshore import __version__
 from reshore.optimizer.cli import app
 from reshore.optimizer.commands.options import available_cores
+from reshore.optimizer.commands.progress import LiveProgress
 from reshore.optimizer.commands.service import SERVICE_MODULES
 from reshore.optimizer.commands.shared import (
     EXIT_CHECK_FAILED,
@@ -26,7 +31,7 @@ from reshore.optimizer.commands.shared import (
 from reshore.optimizer.io import write_json
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network, parse_network
-from reshore.optimizer.solve import SolveOptions, solve
+from reshore.optimizer.solve import SolveOptions, SolveProgress, solve
 from tests import instances
 
 
@@ -201,20 +206,6 @@ def test_on_a_terminal_progress_is_live_and_the_summary_is_rich_tables(tmp_path:
     assert "┏" in screen and "opens P1 at tier std" in screen  # the sites table
 
 
-def test_piped_progress_is_plain_lines(tmp_path: Path) -> None:
-    path = write_json(parse_network(instances.risk_choice("cvar")), tmp_path / "risk.json")
-    result = subprocess.run([sys.executable, "-m", "reshore.optimizer.cli", "solve", str(path),
-                             "--out", str(tmp_path / "plan")], capture_output=True, text=True,
-                            timeout=300, check=False, env=terminal_env())
-    assert result.returncode == 0, result.stderr
-    assert "\x1b" not in result.stdout and "\x1b" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines[0] == f"reading {path}"
-    assert "independent check: passed" in lines
-    assert "Objective (CVaR 90%)" in result.stdout  # the risk parameters that apply
-    assert "weight" not in result.stdout
-
-
 def test_the_summary_shows_only_the_risk_parameters_that_apply(tmp_path: Path) -> None:
     path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
     result = invoke("solve", str(path), "--out", str(tmp_path / "plan"))
@@ -316,17 +307,23 @@ def test_service_commands_without_the_extra_say_what_to_install(
     assert not (tmp_path / "reshore.db").exists()
 
 
-def test_the_core_solves_without_the_service_extra(tmp_path: Path) -> None:
-    env = without_the_service(tmp_path)
+def test_the_core_solves_without_the_service_extra_with_plain_lines_when_piped(
+        tmp_path: Path) -> None:
+    env = {**terminal_env(), "PYTHONPATH": without_the_service(tmp_path)["PYTHONPATH"]}
     blocked = subprocess.run([sys.executable, "-c", "import fastapi"], capture_output=True,
                              text=True, env=env, timeout=60, check=False)
     assert blocked.returncode == 1 and "No module named 'fastapi'" in blocked.stderr
-    path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
+    path = write_json(parse_network(instances.risk_choice("cvar")), tmp_path / "risk.json")
     result = subprocess.run([sys.executable, "-m", "reshore.optimizer.cli", "solve", str(path),
                              "--out", str(tmp_path / "plan")], capture_output=True, text=True,
                             timeout=300, check=False, env=env)
     assert result.returncode == 0, result.stderr
-    assert "independent check: passed" in result.stderr
+    assert "\x1b" not in result.stdout and "\x1b" not in result.stderr  # no escapes in a pipe
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"reading {path}"
+    assert "independent check: passed" in lines
+    assert "Objective (CVaR 90%)" in result.stdout  # the risk parameters that apply
+    assert "weight" not in result.stdout
 
 
 def test_importing_the_cli_imports_nothing_of_the_service() -> None:
@@ -367,3 +364,49 @@ def test_the_solver_log_goes_to_standard_error_leaving_the_json_alone(tmp_path: 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["objective"] == pytest.approx(150)
     assert "Coefficient ranges" in result.stderr  # the HiGHS log
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["serve", "--port", "0"], "--port"), (["serve", "--workers", "0"], "--workers"),
+    (["serve", "--executor", "threads"], "--executor"),
+    (["worker", "--concurrency", "0"], "--concurrency"),
+    (["keys", "list", "--log-level", "loud"], "--log-level"),
+])
+def test_service_options_are_checked_as_options(args: list[str], option: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == EXIT_INVALID
+    assert f"Invalid value for '{option}'" in result.stderr
+
+
+def test_the_live_display_shows_stage_best_plan_bound_and_gap_in_money() -> None:
+    """Best plan 1,230,000 and bound 1,200,000: a gap of 30,000, 2.44 % of the best plan."""
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, color_system=None)
+    display = LiveProgress(console)
+    display.say("handed 25 variables (2 integer), 30 constraints and 73 nonzeros to HiGHS")
+    display.numbers(SolveProgress(elapsed_s=3.0, best_objective=1.23e6, bound=1.2e6,
+                                  gap=0.0244))
+    console.print(display)
+    text = screen.getvalue()
+    assert "solving" in text
+    assert "best plan $1.23 m" in text and "bound $1.20 m" in text
+    assert "gap $30,000.00 (2.44%)" in text
+
+
+def test_risk_options_the_measure_does_not_use_are_noted(tmp_path: Path) -> None:
+    path = write_json(parse_network(instances.risk_choice("expected")), tmp_path / "risk.json")
+    result = invoke("solve", str(path), "--out", str(tmp_path / "plan"), "--alpha", "0.8",
+                    "--weight", "0.5")
+    assert result.exit_code == 0, result.output
+    assert "note: --alpha applies to the cvar measure only; the measure is expected" in (
+        result.stderr)
+    assert "note: --weight does not apply to the expected measure" in result.stderr
+    assert "Objective (expected cost)" in result.stdout
+
+
+def test_the_install_hint_knows_every_package_of_the_service_extra() -> None:
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    service = project["project"]["optional-dependencies"]["service"]
+    names = {re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].replace("-", "_").lower()
+             for requirement in service}
+    assert names == set(SERVICE_MODULES)

@@ -92,7 +92,8 @@ class LiveProgress:
                 self.stage = message.strip().split("  ")[-1]
             return
         self.live.console.print(Text(message, style="dim"))
-        self.stage = stage_after(message)
+        if not message.startswith("note:"):  # a note leaves the stage as it was
+            self.stage = stage_after(message)
 
     def numbers(self, progress: SolveProgress) -> None:
         self.latest = progress

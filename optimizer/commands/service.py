@@ -19,8 +19,9 @@ import typer
 from reshore.optimizer.commands.shared import EXIT_NO_SERVICE, fail
 
 SERVICE_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "celery", "psycopg",
-                   "pydantic_settings", "httpx")
-"""Import names of the `service` extra's distributions."""
+                   "pydantic_settings", "httpx", "tenacity", "limits")
+"""Import names of the `service` extra's distributions (pyproject.toml; a test keeps the two
+lists the same)."""
 INSTALL_HINT = "install the service extra: pip install 'reshore[service]'"
 
 

@@ -59,6 +59,16 @@ def with_risk(network: Network, measure: RiskMeasure | None, alpha: float | None
     return parse_network(tables, network.warnings)
 
 
+def unused_risk_options(measure: str, alpha: float | None, weight: float | None) -> list[str]:
+    """Notes on the risk options given that the instance's risk measure does not use."""
+    notes = []
+    if alpha is not None and measure != "cvar":
+        notes.append(f"note: --alpha applies to the cvar measure only; the measure is {measure}")
+    if weight is not None and measure == "expected":
+        notes.append("note: --weight does not apply to the expected measure")
+    return notes
+
+
 def solve_command(
     path: InstancePath = None,
     out: OutFolder = None,
@@ -79,8 +89,8 @@ def solve_command(
 ) -> None:
     """Solve an instance, check the plan and write it (CSV tables, plan.xlsx, summary.json).
 
-    Exit status: 0 a plan, checked; 1 no plan (infeasible, time limit); 2 invalid input or
-    options; 3 the plan failed the independent check.
+    Exit status: 0 a plan, checked and written; 1 no plan (infeasible, time limit) or the plan
+    could not be written; 2 invalid input or options; 3 the plan failed the independent check.
     """
     from reshore.optimizer.schema import InvalidNetwork
     from reshore.optimizer.solve import SolveOptions, solve
@@ -100,16 +110,20 @@ def solve_command(
             except InvalidNetwork as error:
                 raise fail(str(error), EXIT_INVALID) from None
             timings["read and validate"] = time.perf_counter() - started
+            for note in unused_risk_options(network.settings.risk.measure, alpha, weight):
+                progress.say(note)
             options = SolveOptions(time_limit_s=time_limit, mip_gap=gap, threads=threads,
                                    random_seed=seed, log_to_console=solver_log,
                                    progress=progress.say, on_progress=progress.numbers)
             with stdout_to_stderr() if solver_log else contextlib.nullcontext():
                 plan = solve(network, options)
             check_passed = _check(network, plan, progress, timings) if not no_check else None
-            _write(plan, folder, progress, timings)
+            write_error = _write(plan, folder, progress, timings)
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
     _report(plan, timings, as_json, check_passed)
+    if write_error is not None:
+        raise fail(f"the plan could not be written to {folder}: {write_error}", EXIT_NO_PLAN)
     if not plan.has_solution:
         raise typer.Exit(EXIT_NO_PLAN)
     if check_passed is False:
@@ -135,17 +149,21 @@ def _check(network: Network, plan: Plan, progress: Progress,
     return report.ok
 
 
-def _write(plan: Plan, folder: Path, progress: Progress, timings: dict[str, float]) -> None:
+def _write(plan: Plan, folder: Path, progress: Progress,
+           timings: dict[str, float]) -> str | None:
+    """Write the plan (or, without one, its status and diagnosis) to `folder`; what went
+    wrong, if anything (the summary is printed all the same)."""
     started = time.perf_counter()
     try:
         plan.write(folder)
     except OSError as error:
-        raise fail(f"cannot write the plan to {folder}: {error}", EXIT_NO_PLAN) from None
+        return error.strerror or str(error)
     timings["write"] = time.perf_counter() - started
     if plan.has_solution:
         progress.say(f"plan written to {folder}/ (CSV tables, plan.xlsx, summary.json)")
     else:
         progress.say(f"no plan: its status and diagnosis written to {folder}/summary.json")
+    return None
 
 
 def _report(plan: Plan, timings: dict[str, float], as_json: bool,
