@@ -128,7 +128,7 @@ def read_upload(body: bytes, content_type: str, settings: Settings) -> dict[str,
         return uploads.read_upload(body, content_type, upload_limits(settings))
     except uploads.UploadRefusedError as refused:
         raise HTTPException(refused.status, refused.reason) from refused
-    except InvalidNetwork:
+    except InvalidNetwork:  # the file's contract errors, answered 422 by the caller
         raise
     except ValueError as error:  # neither zip nor xlsx
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from error

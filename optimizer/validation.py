@@ -217,23 +217,12 @@ def coordinates_when_lanes_absent(network: Network) -> list[ContractError]:
     return errors
 
 
-def sites_operating_within_horizon(network: Network) -> list[str]:
-    """Existing sites, and candidates whose earliest period and build periods leave at least
-    one period of the horizon to operate in."""
-    periods = network.settings.periods
-    index = {label: i for i, label in enumerate(periods)}
-    return [site.site for site in network.sites if site.status == "existing" or max(
-        index.get(site.earliest_open_period or "", 0), site.build_periods) < len(periods)]
-
-
 def every_demand_has_a_path(network: Network) -> list[ContractError]:
     """Each demanded product can reach its customer: a site with a lane to the customer and,
     for every component of the product, an offer with a lane to that site. The error names
     what is missing: the customer no site reaches, or the components no offer brings to a
-    site that reaches the customer. A site that cannot operate within the horizon (its
-    earliest period or its build periods lie beyond it) reaches no one."""
-    operable = set(sites_operating_within_horizon(network))
-    sites = [s.site for s in network.sites if s.site in operable]
+    site that reaches the customer."""
+    sites = [s.site for s in network.sites]
     allowed: set[tuple[str, str]] | None = None
     if network.lanes is not None:
         allowed = {(lane.origin, lane.destination) for lane in network.lanes}
@@ -262,11 +251,6 @@ def every_demand_has_a_path(network: Network) -> list[ContractError]:
         reported.add((row.customer, row.product))
         missing = _missing_link(row.customer, reaching, bom[row.product],
                                 suppliers_by_component, supplied_at)
-        idle = [s.site for s in network.sites if s.site not in operable
-                and lane(s.site, row.customer)]
-        if not reaching and idle:
-            missing += (" that can operate within the horizon (" + ", ".join(
-                f"'{site}'" for site in idle) + " could start only after the last period)")
         errors.append(ContractError("demand", number, "product",
                                     f"no possible path to customer '{row.customer}' for product"
                                     f" '{row.product}': {missing}"))

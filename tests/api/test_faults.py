@@ -207,7 +207,7 @@ def test_a_plan_failing_the_independent_check_fails_its_job() -> None:
     """The plan of two_site_transport (A opens, 60 units to each customer), checked against
     the same network with X wanting 90: the check finds the unserved demand, and the job's
     status is failed with that finding."""
-    plan = solve(parse_network(two_site_transport()), SolveOptions(time_limit_s=30))
+    plan = solve(parse_network(two_site_transport()), SolveOptions(time_limit_s=30, threads=1))
     network = parse_network(two_site_transport())
     assert job_status(plan, check(network, plan), False) == "succeeded"
     wanting_more = two_site_transport()

@@ -133,3 +133,15 @@ def test_json_null_means_default_over_http(client: httpx.Client) -> None:
     raw["policies"] = None
     report = client.post("/v1/validate", json={"instance": raw}).json()
     assert report["valid"] is True, report["errors"]
+
+
+def test_a_zipped_comma_csv_with_a_decimal_comma_is_a_structured_422(
+        client: httpx.Client, tmp_path: Path) -> None:
+    folder = write_form(tariff_flip(), "csv", tmp_path)
+    (folder / "demand.csv").write_text("customer,product,period,quantity\nC,widget,P1,10,5\n")
+    answer = client.post("/v1/datasets/import", params={"name": "decimal-comma"},
+                         content=zipped(folder), headers={"content-type": "application/zip"})
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["detail"]
+    assert structured(errors) == {("demand", None, None)}
+    assert "decimal comma" in errors[0]["message"]
