@@ -31,6 +31,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from reshore.models import network_design
+from reshore.optimizer.decisions import FirstStage, impose_first_stage
 from reshore.optimizer.prepare import PreparedNetwork, prepare
 from reshore.optimizer.results import ModelSize, Plan, PlanStatus, Timings, diagnose, make_plan
 from reshore.optimizer.schema import Network
@@ -71,6 +72,9 @@ class SolveOptions:
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
     """Polled during the solve; when it returns True the solve is interrupted (during the
     MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
+    first_stage: FirstStage | None = None
+    """First-stage decisions held fixed (what-if analytics: evaluate given decisions, force a
+    site open); see `optimizer.decisions`."""
 
     def resolved(self, network: Network) -> SolveOptions:
         """These options with the instance's settings filled in where none was given."""
@@ -121,6 +125,8 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
 
     started = time.perf_counter()
     model = network_design.build(data)
+    if options.first_stage is not None:
+        impose_first_stage(model, data.periods, options.first_stage)
     build_s = time.perf_counter() - started
     _say(options, f"built the model in {build_s:.2f} s")
 
