@@ -134,9 +134,8 @@ def impose_first_stage(model: Any, periods: list[str], decisions: FirstStage) ->
                       and (decision.tier is None or k[1] == decision.tier)
                       and (decision.period is None or periods[k[2]] == decision.period)]
             if decision.status == "open" and not wanted:
-                raise DecisionNotAvailable(
-                    f"site '{site}' cannot open{f' at tier {decision.tier}' if decision.tier else ''}"
-                    f"{f' in {decision.period}' if decision.period else ''} in this instance")
+                raise DecisionNotAvailable(f"site '{site}' cannot {decision.in_words()}"
+                                           " in this instance")
             for key in keys:
                 if key not in wanted:
                     _hold(model.open[key], 0.0)
@@ -145,14 +144,14 @@ def impose_first_stage(model: Any, periods: list[str], decisions: FirstStage) ->
             elif wanted:
                 must_open.append(site)
         else:
-            keys = closings.get(site, [])
-            closing = [k for k in keys if decision.status == "closed"
+            close_keys = closings.get(site, [])
+            closing = [k for k in close_keys if decision.status == "closed"
                        and periods[k[1]] == decision.period]
             if decision.status == "closed" and not closing:
                 raise DecisionNotAvailable(
                     f"site '{site}' cannot close in {decision.period} in this instance")
-            for key in keys:
-                _hold(model.close[key], 1.0 if key in closing else 0.0)
+            for close_key in close_keys:
+                _hold(model.close[close_key], 1.0 if close_key in closing else 0.0)
     if must_open:
         model.imposed_opening = pyo.Constraint(must_open, rule=lambda m, k: sum(
             m.open[key] for key in openings[k]

@@ -255,12 +255,19 @@ def _check_columns(table: str, columns: Sequence[str], what: str) -> list[str]:
 
 def _number(value: Any, table: str, row: int, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _ChangeProblem(f"table {table} row {row} column {column}: value {value!r} is not"
+        raise _ChangeError(f"table {table} row {row} column {column}: value {value!r} is not"
                              " a number and cannot be scaled or added to")
     return float(value)
 
 
-class _ChangeProblem(Exception):
+def _given_number(value: float | list[float]) -> float:
+    """A factor or amount of a change whose lists were expanded."""
+    if isinstance(value, list):
+        raise _ChangeError("a list value reached a change unexpanded; use expand()")
+    return float(value)
+
+
+class _ChangeError(Exception):
     """A change that cannot be applied; turned into a VariantError naming the variant."""
 
 
@@ -312,7 +319,7 @@ def apply_change(tables: dict[str, Any], change: Change, notes: list[str]) -> No
         problems = [p for row in change.append for p in _check_columns(table, list(row),
                                                                       "an appended row")]
         if problems:
-            raise _ChangeProblem("; ".join(problems))
+            raise _ChangeError("; ".join(problems))
         if tables.get(table) is None:
             tables[table] = []
         tables[table].extend(_with_defaults(table, row) for row in change.append)
@@ -321,12 +328,12 @@ def apply_change(tables: dict[str, Any], change: Change, notes: list[str]) -> No
     for action in ("set", "scale", "add"):
         problems += _check_columns(table, list(getattr(change, action) or {}), action)
     if problems:
-        raise _ChangeProblem("; ".join(problems))
+        raise _ChangeError("; ".join(problems))
     rows: list[dict[str, Any]] = tables.get(table) or []
     matched = [i for i, row in enumerate(rows) if _matches(row, change.where)]
     if not matched:
         shown = json.dumps(change.where) if change.where else "(every row)"
-        raise _ChangeProblem(f"where {shown} matches no row of table {table}"
+        raise _ChangeError(f"where {shown} matches no row of table {table}"
                              f" ({len(rows)} rows)")
     if change.delete:
         deleted = [rows[i] for i in matched]
@@ -339,10 +346,10 @@ def apply_change(tables: dict[str, Any], change: Change, notes: list[str]) -> No
             row[column] = value
         for column, factor in (change.scale or {}).items():
             if row.get(column) is not None:  # absent stays absent (e.g. unlimited capacity)
-                row[column] = _number(row[column], table, i + 1, column) * float(factor)
+                row[column] = _number(row[column], table, i + 1, column) * _given_number(factor)
         for column, amount in (change.add or {}).items():
             if row.get(column) is not None:
-                row[column] = _number(row[column], table, i + 1, column) + float(amount)
+                row[column] = _number(row[column], table, i + 1, column) + _given_number(amount)
 
 
 def apply_variant(network: Network, variant: Variant) -> AppliedVariant:
@@ -352,7 +359,7 @@ def apply_variant(network: Network, variant: Variant) -> AppliedVariant:
     for number, change in enumerate(variant.changes, start=1):
         try:
             apply_change(tables, change, notes)
-        except _ChangeProblem as problem:
+        except _ChangeError as problem:
             raise VariantError([f"variant '{variant.name}' change {number}: {problem}"]) from None
     try:
         changed = parse_network(tables)

@@ -20,14 +20,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from reshore.optimizer.check import check
-from reshore.optimizer.decisions import differences_in_words, first_stage_of
+from reshore.optimizer.decisions import FirstStage, differences_in_words, first_stage_of
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network
 from reshore.optimizer.solve import SolveOptions, solve
@@ -55,6 +55,10 @@ class SolveLimits:
     def options(self) -> SolveOptions:
         return SolveOptions(time_limit_s=self.time_limit_s, mip_gap=self.mip_gap,
                             threads=self.threads, random_seed=self.random_seed)
+
+
+NO_LIMITS = SolveLimits()
+"""The instance's own solver settings."""
 
 
 @dataclass
@@ -88,11 +92,12 @@ class WhatIfResult:
         return [self.base, *self.variants]
 
 
-def _solve_one(name: str, network: Network, limits: SolveLimits) -> RunOutcome:
+def _solve_one(name: str, network: Network, limits: SolveLimits,
+               first_stage: FirstStage | None = None) -> RunOutcome:
     """Solve one instance and check its plan (runs in a worker process)."""
     started = time.perf_counter()
     try:
-        plan = solve(network, limits.options())
+        plan = solve(network, replace(limits.options(), first_stage=first_stage))
     except Exception as error:  # a failed variant is reported; the others go on
         return RunOutcome(name, None, reason=f"{type(error).__name__}: {error}",
                           wall_s=time.perf_counter() - started)
@@ -105,6 +110,45 @@ def _solve_one(name: str, network: Network, limits: SolveLimits) -> RunOutcome:
                       check_ok=check_ok)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One solve to run: a name, an instance and optionally first-stage decisions to hold."""
+
+    name: str
+    network: Network
+    first_stage: FirstStage | None = None
+
+
+def solve_all(work: Sequence[Job], *, jobs: int = 2, limits: SolveLimits = NO_LIMITS,
+              on_done: Callable[[RunOutcome], None] | None = None) -> dict[str, RunOutcome]:
+    """Solve every job, `jobs` at a time in worker processes (in this process when jobs is 1);
+    a job that fails is reported as such and the others go on."""
+    if jobs > 1 and limits.threads is None:
+        limits = SolveLimits(limits.time_limit_s, limits.mip_gap, 1, limits.random_seed)
+    outcomes: dict[str, RunOutcome] = {}
+
+    def done(outcome: RunOutcome) -> None:
+        outcomes[outcome.name] = outcome
+        if on_done is not None:
+            on_done(outcome)
+
+    if jobs <= 1 or len(work) <= 1:
+        for job in work:
+            done(_solve_one(job.name, job.network, limits, job.first_stage))
+        return outcomes
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context) as pool:
+        futures: dict[Future[RunOutcome], str] = {
+            pool.submit(_solve_one, job.name, job.network, limits, job.first_stage): job.name
+            for job in work}
+        for future in as_completed(futures):
+            try:
+                done(future.result())
+            except Exception as error:  # the worker itself died
+                done(RunOutcome(futures[future], None, reason=f"{type(error).__name__}: {error}"))
+    return outcomes
+
+
 def folder_name(name: str) -> str:
     """A file-system-safe folder name for a variant (`tw_sweep[rate=0.1]` ->
     `tw_sweep_rate=0.1`)."""
@@ -112,42 +156,24 @@ def folder_name(name: str) -> str:
 
 
 def run_whatif(base: Network, variants: Sequence[AppliedVariant], *, jobs: int = 2,
-               limits: SolveLimits = SolveLimits(),
+               limits: SolveLimits = NO_LIMITS,
                progress: Callable[[str], None] | None = None) -> WhatIfResult:
     """Solve the base and every variant, `jobs` at a time in worker processes."""
     started = time.perf_counter()
     notes = {v.name: v.notes for v in variants}
-    work: list[tuple[str, Network]] = [(BASE, base), *((v.name, v.network) for v in variants)]
-    if jobs > 1 and limits.threads is None:
-        limits = SolveLimits(limits.time_limit_s, limits.mip_gap, 1, limits.random_seed)
-    outcomes: dict[str, RunOutcome] = {}
-    total = len(work)
+    work = [Job(BASE, base), *(Job(v.name, v.network) for v in variants)]
+    finished = [0]
 
     def done(outcome: RunOutcome) -> None:
         outcome.notes = notes.get(outcome.name, [])
-        outcomes[outcome.name] = outcome
+        finished[0] += 1
         if progress is not None:
-            progress(_progress_line(len(outcomes), total, outcome))
+            progress(_progress_line(finished[0], len(work), outcome))
 
-    if jobs <= 1:
-        for name, network in work:
-            done(_solve_one(name, network, limits))
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures: dict[Future[RunOutcome], str] = {
-                pool.submit(_solve_one, name, network, limits): name for name, network in work}
-            for future in as_completed(futures):
-                try:
-                    done(future.result())
-                except Exception as error:  # the worker itself died
-                    done(RunOutcome(futures[future], None,
-                                    reason=f"{type(error).__name__}: {error}"))
-    base_outcome = outcomes[BASE]
+    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=done)
     ordered = [outcomes[v.name] for v in variants]
-    networks = {BASE: base, **{v.name: v.network for v in variants}}
-    table = comparison_table(base_outcome, ordered, networks)
-    return WhatIfResult(base_outcome, ordered, table, time.perf_counter() - started, jobs)
+    table = comparison_table(outcomes[BASE], ordered)
+    return WhatIfResult(outcomes[BASE], ordered, table, time.perf_counter() - started, jobs)
 
 
 def _progress_line(done: int, total: int, outcome: RunOutcome) -> str:
@@ -219,14 +245,13 @@ def _row(outcome: RunOutcome, base: RunOutcome) -> dict[str, Any]:
     return row
 
 
-def comparison_table(base: RunOutcome, variants: Sequence[RunOutcome],
-                     networks: dict[str, Network] | None = None) -> pd.DataFrame:
+def comparison_table(base: RunOutcome, variants: Sequence[RunOutcome]) -> pd.DataFrame:
     """One row per run (base first) with the leading columns, then the sourcing mix by origin
     country, sites opened, changes from the base in words, reason, notes and solve time."""
     rows = [_row(outcome, base) for outcome in (base, *variants)]
     frame = pd.DataFrame(rows)
     sourcing = sorted(c for c in frame.columns if c.startswith("sourcing_"))
-    tail = [c for c in ("sites_opened", "changes", "reason", "notes", "solve_s")]
+    tail = ["sites_opened", "changes", "reason", "notes", "solve_s"]
     for column in tail:
         if column not in frame:
             frame[column] = None

@@ -134,7 +134,7 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
                                      {"name": "x", "changes": [{"settings": {}}]}]})
     broken = tmp_path / "v.yaml"
     broken.write_text("variants: [\n", encoding="utf-8")
-    with pytest.raises(VariantError, match="v.yaml: not valid YAML or JSON"):
+    with pytest.raises(VariantError, match=r"v\.yaml: not valid YAML or JSON"):
         read_variants(broken)
 
 
