@@ -3,6 +3,9 @@
     reshore solve                      # the bundled flagship dataset
     reshore solve path/to/instance     # a CSV folder, an .xlsx or a .json
     reshore validate path/to/instance  # check the input only
+    reshore whatif BASE VARIANTS [--out DIR] [--jobs N] [--report]   # docs/whatif.md
+    reshore analyze PATH [--json]      # EVPI, VSS, frontier, break-even, site values
+    reshore report DIR                 # the HTML report of a plan or what-if folder
     reshore serve | worker | keys | db  # the HTTP job service (see docs/api.md)
 
 Exit status: 0 a plan was found, 1 no plan (infeasible, time limit), 2 the input is invalid.
@@ -17,16 +20,27 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from reshore.api.cli import COMMANDS as SERVICE_COMMANDS
 from reshore.api.cli import add_commands as add_service_commands
 from reshore.api.cli import run as run_service_command
 from reshore.data import FLAGSHIP_NAME, flagship_path
+from reshore.optimizer.analytics import AnalysisFailed
 from reshore.optimizer.check import check
+from reshore.optimizer.commands import (
+    analyze_command,
+    report_command,
+    whatif_command,
+    write_plan_report,
+)
 from reshore.optimizer.io import load_network
+from reshore.optimizer.report import ReportError
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import InvalidNetwork, Network, parse_network
 from reshore.optimizer.solve import SolveOptions, solve
+from reshore.optimizer.variants import VariantError
+from reshore.optimizer.whatif import SolveLimits
 
 EXIT_PLAN, EXIT_NO_PLAN, EXIT_INVALID_INPUT = 0, 1, 2
 
@@ -57,11 +71,63 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--solver-log", action="store_true", help="show the HiGHS log")
     run.add_argument("--no-check", action="store_true",
                      help="skip the independent plan check")
+    run.add_argument("--report", action="store_true",
+                     help="also write report.html (self-contained) beside the plan")
+    _add_whatif_commands(commands)
 
     validate = commands.add_parser("validate", help="check an instance without solving it")
     validate.add_argument("path", nargs="?", help="CSV folder, .xlsx or .json")
     add_service_commands(commands)
     return parser
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-limit", type=float, help="seconds per solve")
+    parser.add_argument("--gap", type=float, help="relative MIP gap")
+    parser.add_argument("--jobs", type=int, default=2, help="solves at a time (processes)")
+
+
+def _add_whatif_commands(commands: Any) -> None:
+    whatif = commands.add_parser("whatif", help="solve an instance and its variants, compare")
+    whatif.add_argument("base", help="the base instance (CSV folder, .xlsx or .json)")
+    whatif.add_argument("variants", help="variants file (.yaml or .json, see docs/whatif.md)")
+    whatif.add_argument("--out", type=Path, help="output folder (default: whatif/<base name>)")
+    whatif.add_argument("--report", action="store_true", help="also write report.html")
+    _add_limits(whatif)
+    analyze = commands.add_parser("analyze", help="tariff-risk analytics (docs/analytics.md)")
+    analyze.add_argument("path", help="CSV folder, .xlsx or .json")
+    analyze.add_argument("--json", action="store_true", help="print the figures as JSON")
+    analyze.add_argument("--break-even", action="append", default=[], metavar="COUNTRY",
+                         help="origin country for a break-even tariff (repeatable)")
+    analyze.add_argument("--tariff-class", default="*", help="class of the break-even tariff")
+    analyze.add_argument("--tolerance", type=float, default=0.005,
+                         help="break-even bisection tolerance (rate, default 0.005)")
+    analyze.add_argument("--max-rate", type=float, default=1.0,
+                         help="upper end of the break-even search (default 1.0)")
+    analyze.add_argument("--no-site-values", action="store_true", help="skip site values")
+    analyze.add_argument("--out", type=Path, help="folder for analysis.json")
+    _add_limits(analyze)
+    report = commands.add_parser("report", help="write the HTML report of a plan or what-if")
+    report.add_argument("folder", help="a plan folder or a what-if folder")
+    report.add_argument("--input", help="the instance, when the folder has no input.json")
+    report.add_argument("--out", type=Path, help="HTML file (default: DIR/report.html)")
+
+
+def _limits(args: argparse.Namespace) -> SolveLimits:
+    return SolveLimits(time_limit_s=args.time_limit, mip_gap=args.gap)
+
+
+def _whatif_commands(args: argparse.Namespace) -> int:
+    if args.command == "whatif":
+        return whatif_command(args.base, args.variants, out=args.out, jobs=args.jobs,
+                              limits=_limits(args), report=args.report, say=_progress)
+    if args.command == "analyze":
+        return analyze_command(args.path, as_json=args.json, countries=args.break_even,
+                               tariff_class=args.tariff_class, tolerance=args.tolerance,
+                               max_rate=args.max_rate, site_values=not args.no_site_values,
+                               out=args.out, jobs=args.jobs, limits=_limits(args),
+                               say=_progress)
+    return report_command(args.folder, input_path=args.input, out=args.out, say=_progress)
 
 
 def _with_risk(network: Network, args: argparse.Namespace) -> Network:
@@ -161,6 +227,8 @@ def _solve_command(args: argparse.Namespace) -> int:
     if plan.has_solution:
         plan.write(out)
         _progress(f"plan written to {out}/ (CSV tables, plan.xlsx, summary.json)")
+        if args.report:
+            _progress(f"report written to {write_plan_report(out, network)}")
     if args.json:
         print(json.dumps(plan.to_json()["summary"], indent=2))
     else:
@@ -181,10 +249,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_service_command(args)
         if args.command == "solve":
             return _solve_command(args)
+        if args.command in ("whatif", "analyze", "report"):
+            return _whatif_commands(args)
         return _validate_command(args)
-    except InvalidNetwork as error:
+    except (InvalidNetwork, VariantError, ReportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    except AnalysisFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NO_PLAN
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -295,7 +295,7 @@ def _delete_dependents(tables: dict[str, Any], table: str, deleted: list[dict[st
         if removed:
             tables[dependent] = kept
             notes.append(f"deleting {table} {', '.join(sorted(map(str, keys)))} also deleted"
-                         f" {removed} {dependent} row(s) that refer to it by {refers}")
+                         f" {removed} {dependent} row(s) naming it in column {refers}")
             _delete_dependents(tables, dependent, [r for r in rows if r not in kept], notes)
 
 
