@@ -187,13 +187,16 @@ def _reporter(progress: Progress | None) -> Callable[[RunOutcome], None] | None:
 
 @dataclass
 class FrontierPoint:
-    """One risk weight's optimum: expected cost, CVaR, first-stage decisions, dominance."""
+    """One risk weight's optimum: expected cost, CVaR, first-stage decisions, dominance.
+    A weight whose solve found no plan keeps its status and reason, with no figures."""
 
     weight: float
-    expected_cost: float
-    cvar: float
+    expected_cost: float | None
+    cvar: float | None
     decisions: str
     dominated: bool = False
+    status: str = "optimal"
+    reason: str = ""
 
 
 def mark_dominated(points: Sequence[FrontierPoint], tolerance: float = 1e-6) -> None:
@@ -205,11 +208,13 @@ def mark_dominated(points: Sequence[FrontierPoint], tolerance: float = 1e-6) -> 
     def no_higher(a: float, b: float) -> bool:
         return a <= b + tolerance * max(1.0, abs(b))
 
-    for point in points:
+    solved = [(p, p.expected_cost, p.cvar) for p in points
+              if p.expected_cost is not None and p.cvar is not None]
+    for point, expected, cvar in solved:
         point.dominated = any(
-            no_higher(o.expected_cost, point.expected_cost) and no_higher(o.cvar, point.cvar)
-            and (lower(o.expected_cost, point.expected_cost) or lower(o.cvar, point.cvar))
-            for o in points if o is not point)
+            no_higher(e, expected) and no_higher(c, cvar)
+            and (lower(e, expected) or lower(c, cvar))
+            for other, e, c in solved if other is not point)
 
 
 def frontier(network: Network, weights: Sequence[float] = DEFAULT_RISK_WEIGHTS, *,
@@ -221,10 +226,15 @@ def frontier(network: Network, weights: Sequence[float] = DEFAULT_RISK_WEIGHTS, 
     outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress))
     points = []
     for w, job in zip(weights, work, strict=True):
-        plan = _plan(outcomes[job.name], f"risk weight {w:g}")
-        points.append(FrontierPoint(w, float(plan.expected_cost() or 0.0),
-                                    float(plan.cvar() or 0.0),
-                                    decisions_in_words(first_stage_of(plan))))
+        outcome = outcomes[job.name]
+        plan = outcome.plan
+        if plan is None or not plan.has_solution or outcome.check_ok is False:
+            points.append(FrontierPoint(w, None, None, "", status=outcome.status,
+                                        reason=outcome.reason))
+            continue
+        points.append(FrontierPoint(w, plan.expected_cost(), plan.cvar(),
+                                    decisions_in_words(first_stage_of(plan)),
+                                    status=outcome.status))
     mark_dominated(points)
     return points
 

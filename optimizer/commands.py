@@ -67,15 +67,15 @@ def whatif_command(base_path: str | Path, variants_path: str | Path, *,
     write_json(base, target / INPUT_FILE)
     say(f"what-if run: {result.wall_s:.1f} s wall time on {jobs} process(es); the solves took"
         f" {sum(o.wall_s for o in result.runs):.1f} s in all")
+    say(f"plans and comparison written to {target}/ (comparison.csv, comparison.xlsx,"
+        f" base/, variants/<name>/)")
+    print(format_comparison(result.comparison), flush=True)
     if report:
         say("cost-risk frontier of the base for the report")
-        points = frontier(base, DEFAULT_RISK_WEIGHTS, jobs=jobs, limits=limits)
+        points = frontier(base, DEFAULT_RISK_WEIGHTS, jobs=jobs, limits=limits, progress=say)
         (target / "frontier.json").write_text(json.dumps([asdict(p) for p in points],
                                                          indent=2))
         say(f"report written to {write_report(target, base)}")
-    say(f"plans and comparison written to {target}/ (comparison.csv, comparison.xlsx,"
-        f" base/, variants/<name>/)")
-    print(format_comparison(result.comparison))
     return EXIT_DONE if result.base.plan is not None and result.base.plan.has_solution else (
         EXIT_NO_PLAN)
 
@@ -118,8 +118,10 @@ def format_analysis(network: Network, document: dict[str, object]) -> str:
     assert isinstance(frontier_points, list)
     for p in frontier_points:
         mark = " *" if p["dominated"] else ""
+        what = p["decisions"] if p["expected_cost"] is not None else (
+            f"{p['status']}: {p['reason']}")
         lines.append(f"  {p['weight']:.2f}: {_money(p['expected_cost'])},"
-                     f" {_money(p['cvar'])}{mark}  {p['decisions']}")
+                     f" {_money(p['cvar'])}{mark}  {what}")
     rates = document["break_even"]
     assert isinstance(rates, list)
     for b in rates:

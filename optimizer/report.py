@@ -439,7 +439,9 @@ def delta_figure(comparison: pd.DataFrame) -> go.Figure:
 
 
 def frontier_figure(points: Sequence[dict[str, Any]]) -> go.Figure:
-    """Expected cost against CVaR for each risk weight; dominated points hollow."""
+    """Expected cost against CVaR for each risk weight; dominated points hollow (weights
+    whose solve found no plan are left out)."""
+    points = [p for p in points if p.get("expected_cost") is not None]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=[p["cvar"] for p in points], y=[p["expected_cost"] for p in points],
