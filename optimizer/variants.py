@@ -212,6 +212,17 @@ def expand(spec: VariantSpec) -> list[Variant]:
     return variants
 
 
+def variant_count(variants: VariantsFile) -> int:
+    """How many variants the file expands to (counted before expanding)."""
+    total = 0
+    for spec in variants.variants:
+        count = 1
+        for *_, values in _list_slots(spec):
+            count *= len(values)
+        total += count
+    return total
+
+
 def expand_all(variants: VariantsFile) -> list[Variant]:
     """Every variant of the file, lists expanded, in file order."""
     return [variant for spec in variants.variants for variant in expand(spec)]

@@ -72,9 +72,14 @@ class RunOutcome:
     wall_s: float = 0.0
     check_ok: bool | None = None
 
+    job_status: str = ""
+    """Status of the job that ran it, when a job service did (cancelled, failed)."""
+
     @property
     def status(self) -> str:
-        return str(self.plan.status) if self.plan is not None else "failed"
+        if self.plan is not None:
+            return str(self.plan.status)
+        return self.job_status or "failed"
 
 
 @dataclass
@@ -287,3 +292,23 @@ def write_whatif(result: WhatIfResult, out: str | Path) -> Path:
     }
     (target / "whatif.json").write_text(json.dumps(summary, indent=2))
     return target
+
+
+def plan_from_document(document: dict[str, Any], network: Network) -> Plan:
+    """A plan back from its JSON form (`Plan.to_json()`), e.g. a job's stored result;
+    `network` gives the scenario probabilities. The solver log is not kept."""
+    from reshore.optimizer.results import TABLE_COLUMNS, ModelSize, PlanStatus, Timings
+
+    summary = document["summary"]
+    tables = {}
+    for name, columns in TABLE_COLUMNS.items():
+        rows = document.get(name) or []
+        frame = pd.DataFrame(rows)
+        tables[name] = frame if rows else pd.DataFrame(columns=columns)
+    return Plan(status=PlanStatus(summary["status"]), objective=summary.get("objective"),
+                bound=summary.get("bound"), gap=summary.get("gap"),
+                timings=Timings(**summary["timings"]), size=ModelSize(**summary["size"]),
+                input_hash=summary.get("input_hash", ""), periods=list(network.settings.periods),
+                scenarios={s.scenario: s.probability for s in network.scenarios},
+                risk=summary.get("risk") or network.settings.risk.model_dump(),
+                tables=tables, diagnosis=list(summary.get("diagnosis") or []))
