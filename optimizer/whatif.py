@@ -40,7 +40,7 @@ LEADING_COLUMNS = ["variant", "status", "objective", "expected_cost", "cvar", "w
                    "delta_objective", "delta_objective_pct", "service_level", "tariff_spend"]
 """The comparison's first columns, in this order; then `sourcing_<country>` (expected share of
 component purchase value by origin country), `sites_opened`, `changes`, `reason`, `notes`,
-`solve_s`."""
+`gap` (relative MIP gap of the plan), `solve_s`."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,7 @@ def _row(outcome: RunOutcome, base: RunOutcome) -> dict[str, Any]:
             row["changes"] = "; ".join(phrases) or "same first-stage decisions as the base"
     row["reason"] = outcome.reason
     row["notes"] = "; ".join(outcome.notes)
+    row["gap"] = plan.gap if plan is not None else None
     row["solve_s"] = outcome.wall_s
     return row
 
@@ -256,7 +257,7 @@ def comparison_table(base: RunOutcome, variants: Sequence[RunOutcome]) -> pd.Dat
     rows = [_row(outcome, base) for outcome in (base, *variants)]
     frame = pd.DataFrame(rows)
     sourcing = sorted(c for c in frame.columns if c.startswith("sourcing_"))
-    tail = ["sites_opened", "changes", "reason", "notes", "solve_s"]
+    tail = ["sites_opened", "changes", "reason", "notes", "gap", "solve_s"]
     for column in tail:
         if column not in frame:
             frame[column] = None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from reshore.optimizer.commands.options import Gap, TimeLimit, available_cores, check_out_folder
 from reshore.optimizer.commands.progress import PlainProgress
@@ -46,18 +47,19 @@ def comparison_view(table: pd.DataFrame) -> Table:
     for header in ("variant", "status", "objective", "delta", "E[cost]", "CVaR", "tariffs",
                    "service", "changes"):
         text = header in ("variant", "status", "changes")
-        view.add_column(header, justify="left" if text else "right", overflow="fold")
+        view.add_column(Text(header), justify="left" if text else "right", overflow="fold")
     for row in table.to_dict("records"):
         delta, service = row["delta_objective_pct"], row["service_level"]
         changes = row["changes"] if isinstance(row["changes"], str) else (
             row["reason"] if isinstance(row["reason"], str) else "")
-        view.add_row(
+        cells = [
             str(row["variant"]), str(row["status"]), millions(row["objective"]),
             f"{delta:+.2f}%" if isinstance(delta, float) and math.isfinite(delta) else "-",
             millions(row["expected_cost"]), millions(row["cvar"]),
             millions(row["tariff_spend"]),
             f"{100 * service:.2f}%" if isinstance(service, float) and math.isfinite(service)
-            else "-", changes)
+            else "-", changes]
+        view.add_row(*(Text(cell) for cell in cells))  # names hold brackets: no markup
     return view
 
 
