@@ -410,6 +410,7 @@ def comparison_figure(comparison: pd.DataFrame) -> go.Figure:
         shown[column] = (shown[column] / 1e6).round(1)
     shown["delta_objective_pct"] = shown.delta_objective_pct.round(2)
     shown["service_level"] = (100 * shown.service_level).round(2)
+    shown["changes"] = shown.changes.where(shown.changes.notna(), shown.reason)
     columns = ["variant", "status", *money, "delta_objective_pct", "service_level",
                "sites_opened", "changes"]
     headers = ["variant", "status", "objective $m", "expected $m", "CVaR $m", "worst $m",
@@ -419,7 +420,9 @@ def comparison_figure(comparison: pd.DataFrame) -> go.Figure:
         header={"values": headers, "fill_color": "#e4ebf2", "align": "left"},
         cells={"values": [table[c].tolist() for c in columns], "align": "left"},
         columnwidth=[2.2, 1, 1.2, 1.2, 1.2, 1.2, 1.1, 1.1, 0.9, 0.9, 3, 4]))
-    fig.update_layout(title="What-if comparison", height=120 + 48 * len(shown),
+    lines = [1 + len(str(row.changes)) // 70 + len(str(row.sites_opened)) // 40
+             for row in table.itertuples()]
+    fig.update_layout(title="What-if comparison", height=140 + sum(20 * n + 12 for n in lines),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
