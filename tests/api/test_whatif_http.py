@@ -45,7 +45,7 @@ def check_comparison(client: httpx.Client, run_id: str) -> None:
     assert rows["cheap_b"]["delta_objective"] == pytest.approx(-110)
     assert rows["cheap_b"]["changes"] == "opens B std in P1 (base: not opened)"
     assert rows["tiny_sites"]["status"] == "infeasible"
-    assert "cannot be met" in rows["tiny_sites"]["reason"]
+    assert "80 units short" in rows["tiny_sites"]["reason"]
 
 
 def test_whatif_children_run_and_compare_on_the_local_executor(server: Server) -> None:
