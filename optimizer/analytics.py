@@ -326,7 +326,8 @@ def forbid_site(network: Network, site: str) -> Network:
 def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIMITS,
                 progress: Progress | None = None) -> list[SiteValue]:
     """For every candidate site: solve without it and with it forced open (at the tier and
-    period the solver finds best), against the base optimum."""
+    period the solver finds best), against the base optimum. A solve without a plan leaves
+    its figure None (its status is kept), and so does every figure when the base has none."""
     candidates = [s.site for s in network.sites if s.status == "candidate"]
     work = [Job("base", network)]
     for site in candidates:
@@ -334,16 +335,19 @@ def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIM
         work.append(Job(f"force:{site}", network,
                         FirstStage(sites={site: SiteDecision("open")})))
     outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress))
-    base_plan = _plan(outcomes["base"], "the base instance")
-    base = float(base_plan.objective or 0.0)
-    decided = first_stage_of(base_plan).sites
+    base_outcome = outcomes["base"]
+    base_plan = base_outcome.plan
+    solved = base_plan is not None and base_plan.has_solution and base_plan.objective is not None
+    base = float(base_plan.objective or 0.0) if base_plan is not None else 0.0
+    decided = first_stage_of(base_plan).sites if base_plan is not None and solved else {}
     values = []
     for site in candidates:
         forbidden, forced = outcomes[f"forbid:{site}"], outcomes[f"force:{site}"]
         values.append(SiteValue(
-            site=site, base_decision=decided[site].in_words(),
-            increase_if_forbidden=_difference(forbidden, base, +1),
-            decrease_if_forced_open=_difference(forced, base, -1),
+            site=site, base_decision=decided[site].in_words() if site in decided else (
+                f"base {base_outcome.status}"),
+            increase_if_forbidden=_difference(forbidden, base, +1) if solved else None,
+            decrease_if_forced_open=_difference(forced, base, -1) if solved else None,
             forbidden_status=forbidden.status, forced_status=forced.status))
     return values
 
