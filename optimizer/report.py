@@ -411,18 +411,22 @@ def comparison_figure(comparison: pd.DataFrame) -> go.Figure:
     shown["delta_objective_pct"] = shown.delta_objective_pct.round(2)
     shown["service_level"] = (100 * shown.service_level).round(2)
     shown["changes"] = shown.changes.where(shown.changes.notna(), shown.reason)
-    columns = ["variant", "status", *money, "delta_objective_pct", "service_level",
+    if "gap" not in shown:
+        shown["gap"] = np.nan
+    shown["gap"] = (100 * pd.to_numeric(shown["gap"], errors="coerce")).round(3)
+    columns = ["variant", "status", "gap", *money, "delta_objective_pct", "service_level",
                "sites_opened", "changes"]
-    headers = ["variant", "status", "objective $m", "expected $m", "CVaR $m", "worst $m",
-               "delta $m", "tariffs $m", "delta %", "service %", "sites opened", "changes"]
+    headers = ["variant", "status", "gap %", "objective $m", "expected $m", "CVaR $m",
+               "worst $m", "delta $m", "tariffs $m", "delta %", "service %", "sites opened",
+               "changes"]
     table = shown[columns].astype(object).where(shown[columns].notna(), "")
     fig = go.Figure(go.Table(
         header={"values": headers, "fill_color": "#e4ebf2", "align": "left"},
         cells={"values": [table[c].tolist() for c in columns], "align": "left"},
-        columnwidth=[2.2, 1, 1.2, 1.2, 1.2, 1.2, 1.1, 1.1, 0.9, 0.9, 3, 4]))
-    lines = [1 + len(str(row.changes)) // 70 + len(str(row.sites_opened)) // 40
+        columnwidth=[2.2, 1, 0.7, 1.2, 1.2, 1.2, 1.2, 1.1, 1.1, 0.9, 0.9, 3, 4]))
+    lines = [1 + max(len(str(row.changes)) // 45, len(str(row.sites_opened)) // 28)
              for row in table.itertuples()]
-    fig.update_layout(title="What-if comparison", height=140 + sum(20 * n + 12 for n in lines),
+    fig.update_layout(title="What-if comparison", height=160 + sum(22 * n + 16 for n in lines),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
