@@ -22,7 +22,7 @@ from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
 from reshore.api.instances import XLSX, sized
 from reshore.api.jobs import apply_risk
 from reshore.api.models import Job, JobStatus, WhatIfRun, as_utc
-from reshore.api.routes.jobs import _source, _time_limit
+from reshore.api.routes.jobs import _check_threads, _source, _time_limit
 from reshore.api.schemas import DatasetRef, Instance, JobCreate, JobOptions, Problem
 from reshore.optimizer.io import write_json
 from reshore.optimizer.report import write_report
@@ -130,7 +130,8 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
                   response: Response) -> WhatIfView:
     """Queue the base and every variant as child solve jobs; answers at once."""
     source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
-    base, version = _source(session, tenant, source)
+    base, version = _source(session, settings, tenant, source)
+    _check_threads(base, body.options, settings, from_dataset=body.dataset is not None)
     try:
         document = parse_variants(body.variants, "variants")
         count = variant_count(document)
