@@ -25,15 +25,15 @@ from reshore.optimizer.commands.shared import (
     load_instance,
     stdout,
 )
-from reshore.optimizer.commands.whatif import Jobs, millions
+from reshore.optimizer.commands.whatif import Jobs, amount
 
 
 def analysis_lines(document: dict[str, Any]) -> list[str]:
-    """The analysis in words and figures (US$ millions)."""
+    """The analysis in words and figures."""
     def m(key: str) -> str:
-        return millions(document[key])
+        return amount(document[key])
 
-    lines = ["Expected-cost objective (Birge & Louveaux), US$ millions:",
+    lines = ["Expected-cost objective (Birge & Louveaux):",
              f"  RP {m('rp')} | WS {m('ws')} | EV {m('ev')} | EEV {m('eev')}",
              f"  EVPI = RP - WS = {m('evpi')}   VSS = EEV - RP = {m('vss')}",
              f"  RP decisions: {document['rp_decisions']}",
@@ -42,8 +42,8 @@ def analysis_lines(document: dict[str, Any]) -> list[str]:
     for p in document["frontier"]:
         what = p["decisions"] if p["expected_cost"] is not None else (
             f"{p['status']}: {p['reason']}")
-        lines.append(f"  {p['weight']:.2f}: {millions(p['expected_cost'])},"
-                     f" {millions(p['cvar'])}{' *' if p['dominated'] else ''}  {what}")
+        lines.append(f"  {p['weight']:.2f}: {amount(p['expected_cost'])},"
+                     f" {amount(p['cvar'])}{' *' if p['dominated'] else ''}  {what}")
     for b in document["break_even"]:
         scope = b["origin_country"] + ("" if b["tariff_class"] == "*" else
                                        f" {b['tariff_class']}")
@@ -55,12 +55,12 @@ def analysis_lines(document: dict[str, Any]) -> list[str]:
                   f" {b['below']:.2%} and {b['above']:.2%}, tolerance {b['tolerance']:.2%})",
                   f"  below: {b['decisions_below']}", f"  above: {b['decisions_above']}"]
     if document["site_values"]:
-        lines.append("Candidate sites, US$ millions: objective increase if forbidden,"
-                     " decrease if forced open")
+        lines.append("Candidate sites: objective increase if forbidden, decrease if"
+                     " forced open")
         for v in document["site_values"]:
             lines.append(f"  {v['site']:<22} {v['base_decision']:<26}"
-                         f" {millions(v['increase_if_forbidden']):>9}"
-                         f" {millions(v['decrease_if_forced_open']):>9}")
+                         f" {amount(v['increase_if_forbidden']):>14}"
+                         f" {amount(v['decrease_if_forced_open']):>14}")
     return lines
 
 

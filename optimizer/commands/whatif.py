@@ -22,6 +22,7 @@ from reshore.optimizer.commands.shared import (
     EXIT_PLAN,
     fail,
     load_instance,
+    money,
     stdout,
 )
 
@@ -33,16 +34,16 @@ Jobs = Annotated[int, typer.Option(
                    " more than one).", min=1, max=max(available_cores(), 1) * 4)]
 
 
-def millions(value: Any) -> str:
-    """US$ millions, one decimal; '-' for a missing value."""
+def amount(value: Any) -> str:
+    """Money as a planner reads it ($1.23 m, $4.567 bn); '-' for a missing value."""
     if not isinstance(value, int | float) or not math.isfinite(value):
         return "-"
-    return f"{value / 1e6:,.1f}"
+    return money(float(value))
 
 
 def comparison_view(table: pd.DataFrame) -> Table:
-    """The comparison as a planner reads it first (money in US$ millions)."""
-    view = Table(title="What-if comparison (US$ millions; delta against the base)",
+    """The comparison as a planner reads it first."""
+    view = Table(title="What-if comparison (delta: objective against the base)",
                  title_justify="left", show_edge=False, pad_edge=False)
     for header in ("variant", "status", "objective", "delta", "E[cost]", "CVaR", "tariffs",
                    "service", "changes"):
@@ -53,10 +54,10 @@ def comparison_view(table: pd.DataFrame) -> Table:
         changes = row["changes"] if isinstance(row["changes"], str) else (
             row["reason"] if isinstance(row["reason"], str) else "")
         cells = [
-            str(row["variant"]), str(row["status"]), millions(row["objective"]),
+            str(row["variant"]), str(row["status"]), amount(row["objective"]),
             f"{delta:+.2f}%" if isinstance(delta, float) and math.isfinite(delta) else "-",
-            millions(row["expected_cost"]), millions(row["cvar"]),
-            millions(row["tariff_spend"]),
+            amount(row["expected_cost"]), amount(row["cvar"]),
+            amount(row["tariff_spend"]),
             f"{100 * service:.2f}%" if isinstance(service, float) and math.isfinite(service)
             else "-", changes]
         view.add_row(*(Text(cell) for cell in cells))  # names hold brackets: no markup
