@@ -23,7 +23,6 @@ from reshore.optimizer.commands.shared import (
     EXIT_PLAN,
     fail,
     load_instance,
-    stdout,
 )
 from reshore.optimizer.commands.whatif import Jobs, amount
 
@@ -113,5 +112,5 @@ def analyze_command(
     if as_json:
         print(json.dumps(document, indent=2))
     else:
-        stdout().print("\n".join(analysis_lines(document)))
+        print("\n".join(analysis_lines(document)))  # plain: long lines stay whole in a pipe
     raise typer.Exit(EXIT_PLAN)

@@ -38,7 +38,7 @@ def amount(value: Any) -> str:
     """Money as a planner reads it ($1.23 m, $4.567 bn); '-' for a missing value."""
     if not isinstance(value, int | float) or not math.isfinite(value):
         return "-"
-    return money(float(value))
+    return money(0.0 if abs(value) < 0.005 else float(value))  # no "-0.00" from solver noise
 
 
 def comparison_view(table: pd.DataFrame) -> Table:
