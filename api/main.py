@@ -25,7 +25,7 @@ from reshore.api.config import Settings, get_settings
 from reshore.api.dispatcher import Dispatcher
 from reshore.api.executors import make_executor
 from reshore.api.instances import InputErrorsError
-from reshore.api.routes import datasets, health, jobs, validate
+from reshore.api.routes import datasets, health, jobs, validate, whatif
 from reshore.optimizer.schema import Network
 
 log = logging.getLogger("reshore.api")
@@ -184,6 +184,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     v1.include_router(jobs.router)
     v1.include_router(datasets.router)
     v1.include_router(validate.router)
+    v1.include_router(whatif.router)
+    v1.include_router(whatif.reports)
     app.include_router(v1)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

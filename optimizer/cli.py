@@ -3,6 +3,9 @@
     reshore solve                      # the bundled flagship dataset
     reshore solve path/to/instance     # a CSV folder, an .xlsx or a .json
     reshore validate path/to/instance  # check the input only
+    reshore whatif BASE VARIANTS [--out DIR] [--jobs N] [--report]   # docs/whatif.md
+    reshore analyze [PATH] [--json]    # EVPI, VSS, frontier, break-even, site values
+    reshore report DIR                 # the HTML report of a plan or what-if folder
     reshore serve | worker | keys | db # the HTTP job service (the `service` extra)
     reshore --version
 
@@ -37,10 +40,13 @@ from typing import Annotated
 import typer
 
 from reshore import __version__
+from reshore.optimizer.commands.analyze import analyze_command
+from reshore.optimizer.commands.report import report_command
 from reshore.optimizer.commands.service import add_service_commands
 from reshore.optimizer.commands.shared import EXIT_UNEXPECTED
 from reshore.optimizer.commands.solve import solve_command
 from reshore.optimizer.commands.validate import validate_command
+from reshore.optimizer.commands.whatif import whatif_command
 
 
 def _print_version(value: bool) -> None:
@@ -69,6 +75,9 @@ app = with_version(typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]}))
 app.command("solve")(solve_command)
 app.command("validate")(validate_command)
+app.command("whatif")(whatif_command)
+app.command("analyze")(analyze_command)
+app.command("report")(report_command)
 add_service_commands(app)
 
 

@@ -20,6 +20,7 @@ import json
 import time
 
 from reshore.models import network_design
+from reshore.optimizer.decisions import impose_first_stage
 from reshore.optimizer.prepare import prepare
 from reshore.optimizer.results import Plan, PlanStatus, Timings, make_plan
 from reshore.optimizer.schema import Network
@@ -49,6 +50,8 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
 
     started = time.perf_counter()
     built = network_design.build(data)
+    if options.first_stage is not None:
+        impose_first_stage(built.model, data.periods, options.first_stage)
     build_s = time.perf_counter() - started
     options.say(f"built the model in {build_s:.2f} s")
 
