@@ -31,6 +31,8 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from reshore.models import network_design
+from reshore.optimizer import heuristics
+from reshore.optimizer.heuristics import MipStart, Start
 from reshore.optimizer.prepare import PreparedNetwork, prepare
 from reshore.optimizer.results import ModelSize, Plan, PlanStatus, Timings, diagnose, make_plan
 from reshore.optimizer.schema import Network
@@ -71,6 +73,20 @@ class SolveOptions:
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
     """Polled during the solve; when it returns True the solve is interrupted (during the
     MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
+    construct_start: bool = True
+    """Before the LP relaxation: a greedy choice of sites, the rest solved, as a MIP start
+    (see `optimizer.heuristics`)."""
+    lp_guided_start: bool = True
+    """After the LP relaxation: the integral decisions of the relaxation fixed, the rest
+    solved, as a MIP start."""
+    start_share: float = 0.25
+    """Share of the time limit that each restricted solve (construction, LP-guided fixing,
+    a given start) may use at most."""
+    restricted_gap: float = 1e-3
+    """Relative gap at which a restricted solve stops (or the solve's own gap if coarser)."""
+    mip_start: MipStart | None = field(default=None, compare=False)
+    """Values of some decisions by variable family, e.g. {"open": {("site1", "T1", 0): 1}}:
+    they are fixed, the rest solved, and the plan handed to HiGHS as a MIP start."""
 
     def resolved(self, network: Network) -> SolveOptions:
         """These options with the instance's settings filled in where none was given."""
@@ -124,7 +140,7 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
     build_s = time.perf_counter() - started
     _say(options, f"built the model in {build_s:.2f} s")
 
-    outcome = run_highs(model, options, money_unit=data.money_unit)
+    outcome = run_highs(model, options, money_unit=data.money_unit, data=data)
     timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
                       solve=outcome.solve_s)
     status = _plan_status(outcome, options)
@@ -167,7 +183,7 @@ def _plan_status(outcome: HighsOutcome, options: SolveOptions) -> PlanStatus:
 def diagnose_infeasibility(data: PreparedNetwork, options: SolveOptions) -> list[str]:
     """Solve the elastic model and say, in business terms, what cannot be met."""
     model = network_design.build(data, elastic=True)
-    outcome = run_highs(model, replace(options, progress=None))
+    outcome = run_highs(model, replace(options, progress=None, mip_start=None))
     if not outcome.has_solution:
         return ["the model is infeasible and the elastic diagnosis found no answer"
                 f" ({outcome.model_status})"]
@@ -329,13 +345,16 @@ def _quiet_highs() -> highspy.Highs:
 
 
 def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
-              lazy_linking: bool = True) -> HighsOutcome:
+              lazy_linking: bool = True, data: PreparedNetwork | None = None) -> HighsOutcome:
     """Hand the model to HiGHS, solve it and write the solution back into the variables.
 
     With `lazy_linking` (a MIP only) the strong linking rows start outside the model: the LP
     relaxation is solved, the rows it violates are added, until none is; then the MIP is
     solved and its answer checked against every held-back row (any violated row is added and
-    the MIP solved again), so the answer is that of the full model."""
+    the MIP solved again), so the answer is that of the full model.
+
+    Before the MIP, restricted solves look for plans to hand it as a MIP start (see
+    `_solve_mip`); `data` (the prepared network) enables the greedy construction."""
     started = time.perf_counter()
     lp, columns, _, integers, held = to_highs_lp(
         model, hold_back=LAZY_FAMILIES if lazy_linking else frozenset())
@@ -355,33 +374,40 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
 
     started = time.perf_counter()
     deadline.start()
-    relaxation_bound = -np.inf
+    relaxation_bound, start, mip_ran = -np.inf, None, True
     with _heartbeat(options, last_report):
-        if held.upper.size and integers:
-            relaxation_bound = _solve_with_held_back_rows(h, held, options, log)
+        if integers:
+            relaxation_bound, start, mip_ran = _solve_mip(
+                h, lp, columns, held, model, data, options, log, deadline, money_unit)
         else:
             h.run()
     solve_s = time.perf_counter() - started
-    status = h.modelStatusToString(h.getModelStatus())
+    status = h.modelStatusToString(h.getModelStatus()) if mip_ran else "Interrupted by user"
     if deadline.passed and status == "Interrupted by user":
         status = "Time limit reached"
     info = h.getInfo()
-    has_solution = info.primal_solution_status == 2
+    has_solution = mip_ran and info.primal_solution_status == 2
+    found = float(info.objective_function_value) if has_solution else None
+    mip_bound = float(info.mip_dual_bound) if mip_ran and integers else -np.inf
+    if start is not None and (found is None or start.objective < found - 1e-9):
+        has_solution, found = True, start.objective  # the MIP did not get past the start
     values = objective = bound = gap = None
-    if has_solution:
-        values = np.asarray(h.getSolution().col_value, dtype=float)
+    if has_solution and found is not None:
+        values = (np.asarray(h.getSolution().col_value, dtype=float)
+                  if start is None or found != start.objective else start.values)
         for variable, value in zip(columns, values, strict=True):
             if variable.is_integer() or variable.is_binary():
                 value = round(value)
             variable.set_value(float(value), skip_validation=True)
-        objective = float(info.objective_function_value) * money_unit
+        objective = found * money_unit
         if integers:
-            bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
-            if relaxation_bound > bound:  # stopped before the MIP had a better bound
-                bound = relaxation_bound
-                gap = max(0.0, float(info.objective_function_value) - bound) / max(
-                    1.0, abs(float(info.objective_function_value)))
-            bound *= money_unit
+            lower = max(mip_bound, relaxation_bound)
+            if mip_ran and mip_bound >= relaxation_bound and found == float(
+                    info.objective_function_value):
+                gap = float(info.mip_gap)  # HiGHS's own figure when the bound is its own
+            elif np.isfinite(lower):
+                gap = max(0.0, found - lower) / max(1.0, abs(found))
+            bound = lower * money_unit if np.isfinite(lower) else None
         else:
             bound, gap = objective, 0.0
     _say(options, f"HiGHS: {status.lower()} in {solve_s:.2f} s")
@@ -416,16 +442,15 @@ def _add_violated_rows(h: highspy.Highs, held: HeldBack, added: np.ndarray) -> i
     return int(rows.size)
 
 
-def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveOptions,
-                               log: list[str]) -> float:
-    """LP rounds adding the violated held-back rows, then the MIP, re-solved while its answer
-    violates a held-back row (see `run_highs`). Returns the last LP round's bound, a valid
-    lower bound of the whole model (-inf when no round finished)."""
+def _lp_rounds(h: highspy.Highs, held: HeldBack, options: SolveOptions, log: list[str],
+               added: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """The LP relaxation, re-solved while it violates held-back rows (each round adds them).
+    Returns the last round's bound, a valid lower bound of the whole model (-inf when no
+    round finished), and its solution."""
     started = time.perf_counter()
-    added = np.zeros(held.upper.size, dtype=bool)
     h.setOptionValue("solve_relaxation", True)
     h.setOptionValue("solver", ROOT_LP_SOLVER)
-    bound, first_round = -np.inf, True
+    bound, first_round, solution = -np.inf, True, None
     for _ in range(MAX_LP_ROUNDS):
         if options.time_limit_s is not None and (
                 time.perf_counter() - started > LP_ROUNDS_SHARE * options.time_limit_s):
@@ -439,25 +464,110 @@ def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveO
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
         previous, bound = bound, h.getInfo().objective_function_value
+        solution = np.asarray(h.getSolution().col_value, dtype=float)
         if (_add_violated_rows(h, held, added) == 0
                 or bound - previous < MIN_ROUND_GAIN * max(1.0, abs(bound))):
             break
     h.setOptionValue("solve_relaxation", False)
     h.setOptionValue("solver", "choose")
-    log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
-               f" rounds in {time.perf_counter() - started:.1f} s")
+    if held.upper.size:
+        log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
+                   f" rounds in {time.perf_counter() - started:.1f} s")
+    return float(bound), solution
+
+
+def _solve_mip(h: highspy.Highs, lp: highspy.HighsLp, columns: list[Any], held: HeldBack,
+               model: Any, data: PreparedNetwork | None, options: SolveOptions,
+               log: list[str], deadline: Deadline, money_unit: float
+               ) -> tuple[float, Start | None, bool]:
+    """The phases of a MIP solve: a given start and the greedy construction (restricted
+    solves), the LP rounds, LP-guided fixing, then the MIP from the best plan found, re-solved
+    while its answer violates a held-back row (see `run_highs`). Cancel and time limit are
+    checked between phases. Returns the LP bound (-inf if none), the best start (None if
+    none) and whether the MIP ran."""
+    def stopping() -> bool:
+        return deadline.reached() or (options.should_stop is not None and options.should_stop())
+
+    best: list[Start] = []
+    bound = -np.inf
+    lp_guided = options.lp_guided_start
+    families = (heuristics.family_columns(model, columns)
+                if options.construct_start or options.mip_start else {})
+
+    def keep(fixing: heuristics.Fixing | None) -> None:
+        if fixing is None or stopping():
+            return
+        limit = options.time_limit_s
+        budget = None if limit is None else min(
+            options.start_share * limit, limit - (time.perf_counter() - deadline.started))
+        start = heuristics.solve_restricted(
+            lp, fixing, time_limit=budget, options=_restricted_options(options),
+            stop=stopping, log=log)
+        if start is None or held.violated(start.values).size:
+            return
+        if not best or start.objective < best[0].objective:
+            best[:] = [start]
+            _report_phase(options, deadline, f"plan from {start.source}",
+                          start.objective * money_unit, bound * money_unit)
+
+    if options.mip_start:
+        keep(heuristics.mip_start_fixings(model, families, options.mip_start))
+    if options.construct_start and data is not None:
+        keep(heuristics.greedy_fixings(model, data, families))
+    added = np.zeros(held.upper.size, dtype=bool)
+    if (held.upper.size or lp_guided) and not stopping():
+        bound, x_lp = _lp_rounds(h, held, options, log, added)
+        if np.isfinite(bound):
+            _report_phase(options, deadline, "LP relaxation",
+                          best[0].objective * money_unit if best else None, bound * money_unit)
+        if lp_guided and x_lp is not None:
+            integer = np.fromiter((v.is_integer() for v in columns), bool, len(columns))
+            keep(heuristics.lp_guided_fixings(x_lp, integer))
+    if stopping():
+        return float(bound), (best[0] if best else None), False
+    if best:
+        values = best[0].values
+        h.setSolution(values.size, np.arange(values.size, dtype=np.int32), values)
     while True:
         if options.time_limit_s is not None:
-            left = options.time_limit_s - (time.perf_counter() - started)
+            left = options.time_limit_s - (time.perf_counter() - deadline.started)
             h.setOptionValue("time_limit", max(left, 1e-3))
         h.run()
         if h.getInfo().primal_solution_status != 2:
-            return float(bound)
+            break
         count = _add_violated_rows(h, held, added)
         if count == 0:
-            return float(bound)
+            break
         log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
                    " added them, solving again")
+    return float(bound), (best[0] if best else None), True
+
+
+def _restricted_options(options: SolveOptions) -> dict[str, Any]:
+    """HiGHS options of a restricted solve: the main solve's, without its time limit, and a
+    gap no finer than `restricted_gap` (the main MIP refines the plan)."""
+    gap = max(options.mip_gap or 0.0, options.restricted_gap)
+    given = {"mip_rel_gap": gap, "threads": options.threads,
+             "random_seed": options.random_seed}
+    return {**{k: v for k, v in given.items() if v is not None}, **options.highs_options}
+
+
+def _report_phase(options: SolveOptions, deadline: Deadline, phase: str,
+                  best: float | None, bound: float) -> None:
+    """Say what a phase before the MIP found: its best plan and the bound so far."""
+    elapsed = time.perf_counter() - deadline.started
+    has_bound = np.isfinite(bound)
+    gap = (max(0.0, best - bound) / max(1.0, abs(best))
+           if best is not None and has_bound else None)
+    if options.on_progress is not None:
+        options.on_progress(SolveProgress(elapsed_s=elapsed, best_objective=best,
+                                          bound=bound if has_bound else None, gap=gap))
+    if options.progress is not None:
+        bound_text = f"bound {bound:,.0f}" if has_bound else "no bound yet"
+        plan_text = "no plan yet" if best is None else f"best plan {best:,.0f}"
+        gap_text = "" if gap is None else f"  gap {100 * gap:.2f}%"
+        options.progress(f"  {elapsed:6.1f} s  {plan_text}  {bound_text}{gap_text}"
+                         f"  ({phase})")
 
 
 @contextlib.contextmanager

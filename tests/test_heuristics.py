@@ -1,0 +1,104 @@
+"""MIP starts: greedy construction, LP-guided fixing and a caller's start reach the plain
+MIP's optimum, hand back checked plans when the solve is cut short, and obey cancel and time
+limit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from reshore.data.synthetic import generate
+from reshore.models import network_design
+from reshore.optimizer.heuristics import family_columns, greedy_fixings
+from reshore.optimizer.prepare import prepare
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.solve import SolveOptions, SolveProgress, solve, to_highs_lp
+from tests.conftest import EXACT, solve_checked
+
+PLAIN = replace(EXACT, construct_start=False, lp_guided_start=False)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+@pytest.mark.parametrize(("construct", "guided"), [(True, False), (False, True), (True, True)])
+def test_each_start_reaches_the_plain_optimum(seed: int, construct: bool, guided: bool) -> None:
+    network = generate("tiny", seed)
+    plain = solve_checked(network, PLAIN)
+    plan = solve_checked(network, replace(EXACT, construct_start=construct,
+                                          lp_guided_start=guided))
+    assert plain.status is PlanStatus.OPTIMAL and plan.status is PlanStatus.OPTIMAL
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert any(line.startswith(("greedy construction:", "LP-guided fixing:"))
+               for line in plan.log)
+
+
+def test_greedy_opens_capacity_for_every_period_and_closes_nothing() -> None:
+    data = prepare(generate("S", 1))
+    model = network_design.build(data)
+    lp, columns, *_ = to_highs_lp(model)
+    families = family_columns(model, columns)
+    fixing = greedy_fixings(model, data, families)
+    assert fixing is not None
+    value = dict(zip(fixing.columns.tolist(), fixing.values.tolist(), strict=True))
+    opened = [key for key, column in zip(model.open, families["open"], strict=True)
+              if value.get(int(column)) == 1.0]
+    assert all(value[int(c)] == 0.0 for c in families["close"])
+    assert len({site for site, _, _ in opened}) == len(opened)  # one start per site
+    tiers = data.tiers.set_index(["site", "tier"]).capacity_hours
+    hours = data.products.set_index("product").assembly_hours
+    need = (data.demand.quantity * data.demand["product"].map(hours)).groupby(
+        [data.demand.period, data.demand.scenario]).sum().groupby(level=0).max()
+    existing = data.operating[data.operating.status == "existing"].groupby(
+        "period").capacity_hours.sum()
+    for t, hours_needed in need.items():
+        capacity = existing.get(t, 0.0) + sum(tiers[k, tier] for k, tier, t0 in opened if t0 <= t)
+        assert capacity >= hours_needed
+
+
+def test_cancel_after_the_first_plan_returns_that_plan_checked() -> None:
+    reports: list[SolveProgress] = []
+
+    def found_a_plan() -> bool:
+        return any(report.best_objective is not None for report in reports)
+
+    plan = solve_checked(generate("S", 1), replace(
+        EXACT, on_progress=reports.append, should_stop=found_a_plan))
+    assert plan.status is PlanStatus.CANCELLED
+    first = next(r.best_objective for r in reports if r.best_objective is not None)
+    assert plan.objective == pytest.approx(first, rel=1e-9)
+    assert any(line.startswith("greedy construction: plan") for line in plan.log)
+
+
+def test_a_tiny_time_limit_stops_every_phase_and_reads_as_a_time_limit() -> None:
+    plan = solve(generate("S", 1), SolveOptions(time_limit_s=1e-3, threads=1))
+    assert plan.status in (PlanStatus.FEASIBLE, PlanStatus.NO_SOLUTION)
+    if plan.status is PlanStatus.NO_SOLUTION:
+        assert any("time limit" in reason for reason in plan.diagnosis)
+
+
+def test_given_start_is_completed_and_the_solve_still_reaches_the_optimum() -> None:
+    network = generate("tiny", 3)
+    plain = solve_checked(network, PLAIN)
+    data = prepare(network)
+    no_new_site = {"open": {tuple(key): 0.0 for key in data.openings[
+        ["site", "tier", "period"]].itertuples(index=False, name=None)}}
+    plan = solve_checked(network, replace(PLAIN, mip_start=no_new_site))
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert any(line.startswith("given start: plan") for line in plan.log)
+
+
+def test_given_start_naming_an_unknown_family_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="mip_start names 'sites'"):
+        solve(generate("tiny", 3), replace(PLAIN, mip_start={"sites": {"site001": 1.0}}))
+    with pytest.raises(ValueError, match="open has no member"):
+        solve(generate("tiny", 3), replace(PLAIN, mip_start={"open": {("nowhere", "T1", 0): 1}}))
+
+
+def test_family_columns_follow_declaration_order() -> None:
+    model = network_design.build(prepare(generate("tiny", 3)))
+    _, columns, *_ = to_highs_lp(model)
+    families = family_columns(model, columns)
+    for position, variable in enumerate(model.open.values()):
+        assert columns[int(families["open"][position])] is variable
+    assert np.all(families["open"] >= 0)
