@@ -25,6 +25,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from reshore.optimizer.prepare import PreparedNetwork
@@ -37,7 +38,11 @@ CAPACITY_MARGIN = 0.15
 since geography keeps some capacity from reaching some demand."""
 
 INTEGRAL = 1e-6
-"""LP-guided fixing: an integer column whose LP value is this close to an integer is fixed."""
+"""LP values within this of a threshold count as reaching it."""
+
+ROUNDING_THRESHOLDS = (0.5, INTEGRAL)
+"""LP-guided fixing: a site opens when its starts in the relaxation add up to at least the
+threshold; the first rounds to the nearest, the second opens every site the relaxation uses."""
 
 SITE_FAMILIES = ("open", "close")
 
@@ -70,14 +75,18 @@ def family_columns(model: Any, columns: list[Any]) -> dict[str, np.ndarray]:
 
 
 def greedy_fixings(model: Any, data: PreparedNetwork,
-                   families: Mapping[str, np.ndarray]) -> Fixing | None:
+                   families: Mapping[str, np.ndarray]) -> list[Fixing]:
     """Site starts chosen greedily: while some period's open capacity falls short of its
     assembly hours (worst scenario) plus `CAPACITY_MARGIN`, open the candidate site and
     tier, from the first short period it can operate in, whose opening and discounted fixed
     costs per hour of shortfall covered are lowest. Every possible closing is set to 0.
-    None when the model has no site decisions."""
+
+    Two fixings, to be tried in turn: the first also qualifies every offer and supplier and
+    assigns each single-sourced customer to its operating site with the cheapest lane (what
+    is left is an LP); the second fixes the sites only. Empty when the model has no site
+    decisions."""
     if "open" not in families and "close" not in families:
-        return None
+        return []
     horizon = len(data.periods)
     hours = data.products.set_index("product").assembly_hours
     demand = data.demand.assign(hours=data.demand["product"].map(hours) * data.demand.quantity)
@@ -122,16 +131,78 @@ def greedy_fixings(model: Any, data: PreparedNetwork,
     if "close" in families:
         columns.append(families["close"])
         values.append(np.zeros(families["close"].size))
-    return _fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")
+    sites = _fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")
+    for family in ("qualify", "supplier_qualified"):
+        if family in families:
+            columns.append(families[family])
+            values.append(np.ones(families[family].size))
+    if "assign" in families:
+        running = set(data.sites.index[data.sites.status == "existing"]) | set(starts)
+        columns.append(families["assign"])
+        values.append(_nearest_operating_site(data, running))
+    whole = _fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")
+    return [whole, sites] if whole.columns.size > sites.columns.size else [sites]
 
 
-def lp_guided_fixings(x_lp: np.ndarray, integer: np.ndarray) -> Fixing:
-    """Every integer column whose LP value is integral, at that value."""
-    x = x_lp[integer]
-    rounded = np.round(x)
-    integral = np.abs(x - rounded) <= INTEGRAL
-    return Fixing(columns=np.flatnonzero(integer)[integral], values=rounded[integral],
-                  source="LP-guided fixing")
+def _nearest_operating_site(data: PreparedNetwork, operating: set[str]) -> np.ndarray:
+    """1 for the assignment of each single-sourced customer and product to the operating
+    site with the cheapest lane (any site when none of its sites operates), else 0; in the
+    order of `data.single_source`."""
+    lanes = data.shipments.groupby(["site", "customer", "product"]).transport_cost_per_unit.mean()
+    options = data.single_source[["site", "customer", "product"]].reset_index(drop=True)
+    cost = lanes.reindex(pd.MultiIndex.from_frame(options)).to_numpy(dtype=float)
+    cost = np.where(options.site.isin(operating).to_numpy(), cost, cost + 1e12)
+    ranked = options.assign(cost=np.nan_to_num(cost, nan=np.inf))
+    first = ranked.groupby(["customer", "product"]).cost.idxmin()
+    chosen = np.zeros(len(options))
+    chosen[first.to_numpy()] = 1.0
+    return chosen
+
+
+def lp_guided_fixings(model: Any, families: Mapping[str, np.ndarray],
+                      x_lp: np.ndarray) -> list[Fixing]:
+    """Every integer decision rounded from the LP relaxation `x_lp`, so that what is left is
+    an LP; one fixing per threshold of `ROUNDING_THRESHOLDS`, to be tried in turn.
+
+    A candidate site opens when its starts add up to at least the threshold, at the tier and
+    period of its largest start; an existing site closes when its closings add up to at least
+    1 - threshold, in the period of the largest. Qualifications are rounded up; each
+    single-sourced customer and product is assigned where its largest assignment is."""
+    fixings = []
+    for threshold in ROUNDING_THRESHOLDS:
+        columns, values = [], []
+        for family, group, at_least in (("open", "site", threshold),
+                                        ("close", "site", 1 - threshold),
+                                        ("assign", ["customer", "product"], 0.0)):
+            if family not in families:
+                continue
+            cols = families[family]
+            x = np.where(cols >= 0, x_lp[np.maximum(cols, 0)], 0.0)
+            keys = _keys(model, family).assign(x=x)
+            grouped = keys.groupby(group, sort=False).x
+            largest = keys.index.isin(grouped.idxmax().to_numpy())
+            enough = grouped.transform("sum").to_numpy() >= at_least - INTEGRAL
+            columns.append(cols)
+            values.append((largest & enough).astype(float))
+        for family in ("qualify", "supplier_qualified"):
+            if family in families:
+                cols = families[family]
+                x = np.where(cols >= 0, x_lp[np.maximum(cols, 0)], 0.0)
+                columns.append(cols)
+                values.append((x > INTEGRAL).astype(float))
+        if columns:
+            fixings.append(_fixing(np.concatenate(columns), np.concatenate(values),
+                                   f"LP rounding at {threshold:g}"))
+    return fixings
+
+
+KEY_COLUMNS = {"open": ["site", "tier", "period"], "close": ["site", "period"],
+               "assign": ["site", "customer", "product"]}
+
+
+def _keys(model: Any, family: str) -> pd.DataFrame:
+    """The members' index keys of a site or assignment family, one column per key part."""
+    return pd.DataFrame(list(getattr(model, family).keys()), columns=KEY_COLUMNS[family])
 
 
 def mip_start_fixings(model: Any, families: Mapping[str, np.ndarray],

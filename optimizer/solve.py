@@ -183,7 +183,8 @@ def _plan_status(outcome: HighsOutcome, options: SolveOptions) -> PlanStatus:
 def diagnose_infeasibility(data: PreparedNetwork, options: SolveOptions) -> list[str]:
     """Solve the elastic model and say, in business terms, what cannot be met."""
     model = network_design.build(data, elastic=True)
-    outcome = run_highs(model, replace(options, progress=None, mip_start=None))
+    outcome = run_highs(model, replace(options, progress=None, mip_start=None,
+                                       construct_start=False, lp_guided_start=False))
     if not outcome.has_solution:
         return ["the model is infeasible and the elastic diagnosis found no answer"
                 f" ({outcome.model_status})"]
@@ -362,7 +363,8 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
     _highs_options(h, options)
     log: list[str] = []
     deadline = Deadline(options.time_limit_s)
-    last_report = _attach_callbacks(h, options, log, money_unit, deadline)
+    lp_bound = [-np.inf]
+    last_report = _attach_callbacks(h, options, log, money_unit, deadline, lp_bound)
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
@@ -378,7 +380,8 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
     with _heartbeat(options, last_report):
         if integers:
             relaxation_bound, start, mip_ran = _solve_mip(
-                h, lp, columns, held, model, data, options, log, deadline, money_unit)
+                h, lp, columns, held, model, data, options, log, deadline, money_unit,
+                lp_bound)
         else:
             h.run()
     solve_s = time.perf_counter() - started
@@ -478,13 +481,13 @@ def _lp_rounds(h: highspy.Highs, held: HeldBack, options: SolveOptions, log: lis
 
 def _solve_mip(h: highspy.Highs, lp: highspy.HighsLp, columns: list[Any], held: HeldBack,
                model: Any, data: PreparedNetwork | None, options: SolveOptions,
-               log: list[str], deadline: Deadline, money_unit: float
-               ) -> tuple[float, Start | None, bool]:
+               log: list[str], deadline: Deadline, money_unit: float,
+               lp_bound: list[float]) -> tuple[float, Start | None, bool]:
     """The phases of a MIP solve: a given start and the greedy construction (restricted
     solves), the LP rounds, LP-guided fixing, then the MIP from the best plan found, re-solved
     while its answer violates a held-back row (see `run_highs`). Cancel and time limit are
-    checked between phases. Returns the LP bound (-inf if none), the best start (None if
-    none) and whether the MIP ran."""
+    checked between phases. Returns the LP bound (-inf if none; also left in `lp_bound` for
+    the progress reports), the best start (None if none) and whether the MIP ran."""
     def stopping() -> bool:
         return deadline.reached() or (options.should_stop is not None and options.should_stop())
 
@@ -492,11 +495,15 @@ def _solve_mip(h: highspy.Highs, lp: highspy.HighsLp, columns: list[Any], held: 
     bound = -np.inf
     lp_guided = options.lp_guided_start
     families = (heuristics.family_columns(model, columns)
-                if options.construct_start or options.mip_start else {})
+                if options.construct_start or options.mip_start or lp_guided else {})
 
-    def keep(fixing: heuristics.Fixing | None) -> None:
-        if fixing is None or stopping():
-            return
+    def keep(fixings: list[heuristics.Fixing], every: bool = False) -> None:
+        """Solve the fixings in turn: all of them with `every`, else until one gives a plan."""
+        for fixing in fixings:
+            if stopping() or (_restricted(fixing) and not every):
+                return
+
+    def _restricted(fixing: heuristics.Fixing) -> bool:
         limit = options.time_limit_s
         budget = None if limit is None else min(
             options.start_share * limit, limit - (time.perf_counter() - deadline.started))
@@ -504,25 +511,26 @@ def _solve_mip(h: highspy.Highs, lp: highspy.HighsLp, columns: list[Any], held: 
             lp, fixing, time_limit=budget, options=_restricted_options(options),
             stop=stopping, log=log)
         if start is None or held.violated(start.values).size:
-            return
+            return False
         if not best or start.objective < best[0].objective:
             best[:] = [start]
             _report_phase(options, deadline, f"plan from {start.source}",
                           start.objective * money_unit, bound * money_unit)
+        return True
 
     if options.mip_start:
-        keep(heuristics.mip_start_fixings(model, families, options.mip_start))
+        keep([heuristics.mip_start_fixings(model, families, options.mip_start)])
     if options.construct_start and data is not None:
         keep(heuristics.greedy_fixings(model, data, families))
     added = np.zeros(held.upper.size, dtype=bool)
     if (held.upper.size or lp_guided) and not stopping():
         bound, x_lp = _lp_rounds(h, held, options, log, added)
+        lp_bound[0] = bound
         if np.isfinite(bound):
             _report_phase(options, deadline, "LP relaxation",
                           best[0].objective * money_unit if best else None, bound * money_unit)
         if lp_guided and x_lp is not None:
-            integer = np.fromiter((v.is_integer() for v in columns), bool, len(columns))
-            keep(heuristics.lp_guided_fixings(x_lp, integer))
+            keep(heuristics.lp_guided_fixings(model, families, x_lp), every=True)
     if stopping():
         return float(bound), (best[0] if best else None), False
     if best:
@@ -618,8 +626,10 @@ class Deadline:
 
 
 def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
-                      money_unit: float, deadline: Deadline) -> list[float]:
-    """Keep the solver log, report MIP progress every few seconds, and stop when asked to."""
+                      money_unit: float, deadline: Deadline,
+                      lp_bound: list[float]) -> list[float]:
+    """Keep the solver log, report MIP progress every few seconds, and stop when asked to.
+    The reported bound is the MIP's or `lp_bound[0]` (the LP relaxation's), the better."""
     last_report = [time.perf_counter()]
 
     def on_log(event: Any) -> None:
@@ -635,7 +645,9 @@ def _attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
             return
         last_report[0] = now
         out = event.data_out
-        best, bound, gap = out.mip_primal_bound, out.mip_dual_bound, out.mip_gap
+        best, bound, gap = out.mip_primal_bound, max(out.mip_dual_bound, lp_bound[0]), out.mip_gap
+        if bound > out.mip_dual_bound and abs(best) < highspy.kHighsInf:
+            gap = max(0.0, best - bound) / max(1.0, abs(best))
         best, bound = best * money_unit, bound * money_unit
         if options.on_progress is not None:
             finite = abs(best) < highspy.kHighsInf
