@@ -98,7 +98,7 @@ def _default_highs(network: Any, time_limit: float, gap: float,
     model = network_design.build(data)
     build_s = time.perf_counter() - started
     started = time.perf_counter()
-    lp, _, _, _, _ = to_highs_lp(model)
+    lp = to_highs_lp(model).lp
     h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", time_limit)
@@ -153,7 +153,8 @@ def _row(size: str, seed: int, method: str, trace: list[tuple[float, Any, Any]],
 
 def _gap_at(trace: list[tuple[float, Any, Any]], when: float) -> float | None:
     """The gap (best - bound) / |best| at `when` seconds of solving; None without both."""
-    best = bound = None
+    best: float | None = None
+    bound: float | None = None
     for t, b, d in trace:
         if t > when:
             break

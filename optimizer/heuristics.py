@@ -26,12 +26,10 @@ from typing import Any
 import highspy
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
+from reshore.models.built import BuiltModel
 from reshore.optimizer.prepare import PreparedNetwork
-
-MipStart = Mapping[str, Mapping[Any, float]]
-"""Values per variable family: family name (e.g. "open", "close") -> {index: value}."""
+from reshore.optimizer.solve.options import MipStart
 
 CAPACITY_MARGIN = 0.15
 """Greedy construction: open capacity covers each period's assembly hours plus this share,
@@ -65,16 +63,16 @@ class Fixing:
     source: str
 
 
-def family_columns(model: Any, columns: list[Any]) -> dict[str, np.ndarray]:
+def family_columns(built: BuiltModel, columns: list[Any]) -> dict[str, np.ndarray]:
     """Column of each member of each variable family, in the family's declaration order
     (-1 for a member that is in no row and so not handed to HiGHS)."""
     column_of = {id(v): i for i, v in enumerate(columns)}
-    return {var.local_name: np.fromiter((column_of.get(id(v), -1) for v in var.values()),
-                                        np.int64, len(var))
-            for var in model.component_objects(pyo.Var, descend_into=True)}
+    return {name: np.fromiter((column_of.get(id(v), -1) for v in family.members()),
+                              np.int64, family.size)
+            for name, family in built.families.items()}
 
 
-def greedy_fixings(model: Any, data: PreparedNetwork,
+def greedy_fixings(built: BuiltModel, data: PreparedNetwork,
                    families: Mapping[str, np.ndarray]) -> list[Fixing]:
     """Site starts chosen greedily: while some period's open capacity falls short of its
     assembly hours (worst scenario) plus `CAPACITY_MARGIN`, open the candidate site and
@@ -122,7 +120,7 @@ def greedy_fixings(model: Any, data: PreparedNetwork,
         candidates = candidates[candidates.site != site]
     columns, values = [], []
     if "open" in families:
-        keys = model.variable_keys["open"]
+        keys = built.families["open"].keys
         chosen = np.fromiter(((k, tier, t) == (k, *starts.get(k, ("", -1)))
                               for k, tier, t in keys[["site", "tier", "period"]].itertuples(
                                   index=False, name=None)), bool, len(keys))
@@ -159,7 +157,7 @@ def _nearest_operating_site(data: PreparedNetwork, operating: set[str]) -> np.nd
     return chosen
 
 
-def lp_guided_fixings(model: Any, families: Mapping[str, np.ndarray],
+def lp_guided_fixings(built: BuiltModel, families: Mapping[str, np.ndarray],
                       x_lp: np.ndarray) -> list[Fixing]:
     """Every integer decision rounded from the LP relaxation `x_lp`, so that what is left is
     an LP; one fixing per threshold of `ROUNDING_THRESHOLDS`, to be tried in turn.
@@ -178,7 +176,7 @@ def lp_guided_fixings(model: Any, families: Mapping[str, np.ndarray],
                 continue
             cols = families[family]
             x = np.where(cols >= 0, x_lp[np.maximum(cols, 0)], 0.0)
-            keys = _keys(model, family).assign(x=x)
+            keys = built.families[family].keys.assign(x=x)
             grouped = keys.groupby(group, sort=False).x
             largest = keys.index.isin(grouped.idxmax().to_numpy())
             enough = grouped.transform("sum").to_numpy() >= at_least - INTEGRAL
@@ -196,16 +194,7 @@ def lp_guided_fixings(model: Any, families: Mapping[str, np.ndarray],
     return fixings
 
 
-KEY_COLUMNS = {"open": ["site", "tier", "period"], "close": ["site", "period"],
-               "assign": ["site", "customer", "product"]}
-
-
-def _keys(model: Any, family: str) -> pd.DataFrame:
-    """The members' index keys of a site or assignment family, one column per key part."""
-    return pd.DataFrame(list(getattr(model, family).keys()), columns=KEY_COLUMNS[family])
-
-
-def mip_start_fixings(model: Any, families: Mapping[str, np.ndarray],
+def mip_start_fixings(built: BuiltModel, families: Mapping[str, np.ndarray],
                       start: MipStart) -> Fixing:
     """The caller's values, by family and index."""
     columns, values = [], []
@@ -213,8 +202,7 @@ def mip_start_fixings(model: Any, families: Mapping[str, np.ndarray],
         if family not in families:
             raise ValueError(f"mip_start names {family!r}, which is not a variable family of"
                              " the model")
-        variable = getattr(model, family)
-        position = {key: i for i, key in enumerate(variable.keys())}
+        position = {key: i for i, key in enumerate(built.families[family].variable.keys())}
         for key, value in given.items():
             if key not in position:
                 raise ValueError(f"mip_start: {family} has no member {key!r}")

@@ -35,12 +35,11 @@ def test_each_start_reaches_the_plain_optimum(seed: int, construct: bool, guided
 
 def test_greedy_opens_capacity_for_every_period_and_closes_nothing() -> None:
     data = prepare(generate("S", 1))
-    model = network_design.build(data)
-    lp, columns, *_ = to_highs_lp(model)
-    families = family_columns(model, columns)
-    fixing = greedy_fixings(model, data, families)[0]
+    built = network_design.build(data)
+    families = family_columns(built, to_highs_lp(built).columns)
+    fixing = greedy_fixings(built, data, families)[0]
     value = dict(zip(fixing.columns.tolist(), fixing.values.tolist(), strict=True))
-    opened = [key for key, column in zip(model.open, families["open"], strict=True)
+    opened = [key for key, column in zip(built.var("open"), families["open"], strict=True)
               if value.get(int(column)) == 1.0]
     assert all(value[int(c)] == 0.0 for c in families["close"])
     assert len({site for site, _, _ in opened}) == len(opened)  # one start per site
@@ -95,9 +94,9 @@ def test_given_start_naming_an_unknown_family_is_a_clear_error() -> None:
 
 
 def test_family_columns_follow_declaration_order() -> None:
-    model = network_design.build(prepare(generate("tiny", 3)))
-    _, columns, *_ = to_highs_lp(model)
-    families = family_columns(model, columns)
-    for position, variable in enumerate(model.open.values()):
+    built = network_design.build(prepare(generate("tiny", 3)))
+    columns = to_highs_lp(built).columns
+    families = family_columns(built, columns)
+    for position, variable in enumerate(built.var("open").values()):
         assert columns[int(families["open"][position])] is variable
     assert np.all(families["open"] >= 0)

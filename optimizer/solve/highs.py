@@ -1,0 +1,131 @@
+"""One HiGHS run of a built model: hand-off, options, callbacks, the phases of a MIP solve
+(MIP starts, LP rounds, the MIP), and the solution written back into the model's
+variables."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from reshore.models.built import BuiltModel
+from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.results import ModelSize
+from reshore.optimizer.solve.handoff import HandOff, quiet_highs, to_highs_lp
+from reshore.optimizer.solve.options import SolveOptions
+from reshore.optimizer.solve.phases import MipResult, solve_mip
+from reshore.optimizer.solve.progress import Deadline, attach_callbacks, heartbeat
+
+
+@dataclass
+class HighsOutcome:
+    """What HiGHS answered, in solver terms."""
+
+    model_status: str
+    has_solution: bool
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    values: np.ndarray | None
+    handoff_s: float
+    solve_s: float
+    size: ModelSize
+    log: list[str]
+    handoff: HandOff = field(repr=False)
+    highs: highspy.Highs = field(repr=False)
+    """The solver, holding the model as last solved (the diagnosis re-solves it)."""
+
+
+def configure(h: highspy.Highs, options: SolveOptions) -> None:
+    """Set the HiGHS options a solve asks for."""
+    h.setOptionValue("output_flag", True)  # the log reaches the callback either way
+    h.setOptionValue("mip_lp_solver", options.root_lp_solver)
+    h.setOptionValue("log_to_console", bool(options.log_to_console))
+    if options.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+    if options.mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    if options.random_seed is not None:
+        h.setOptionValue("random_seed", int(options.random_seed))
+    for name, value in options.highs_options.items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"HiGHS rejects option {name}={value!r}")
+
+
+def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
+              data: PreparedNetwork | None = None) -> HighsOutcome:
+    """Hand the model to HiGHS, solve it and write the solution back into the variables.
+
+    A MIP goes through the phases of `optimizer.solve.phases` (`data`, the prepared network,
+    enables the greedy construction). When the solve holds rows back
+    (`SolveOptions.hold_back_rows`) they start outside the model: see
+    `optimizer.solve.rounds`. When the MIP is stopped before it beats the best start, the
+    start is the answer."""
+    started = time.perf_counter()
+    handoff = to_highs_lp(built, rank_kept=options.rank_kept)
+    lp, columns, integers, held = handoff.lp, handoff.columns, handoff.integers, handoff.held
+    h = quiet_highs()
+    configure(h, options)
+    log: list[str] = []
+    deadline = Deadline(options.time_limit_s)
+    lp_bound = [-np.inf]
+    last_report = attach_callbacks(h, options, log, money_unit, deadline, lp_bound)
+    h.passModel(lp)
+    handoff_s = time.perf_counter() - started
+    size = ModelSize(variables=lp.num_col_, integer_variables=integers,
+                     constraints=lp.num_row_ + held.upper.size,
+                     nonzeros=len(lp.a_matrix_.value_) + held.matrix.nnz)
+    options.say(f"handed {size.variables:,} variables ({size.integer_variables:,} integer),"
+                f" {size.constraints:,} constraints and {size.nonzeros:,} nonzeros to HiGHS"
+                f" in {handoff_s:.2f} s; solving")
+
+    started = time.perf_counter()
+    deadline.start()
+    mip = MipResult(lp_bound=-np.inf, start=None, mip_ran=True)
+    with heartbeat(options, last_report):
+        if integers:
+            mip = solve_mip(h, handoff, built, data, options, log, deadline, money_unit,
+                            lp_bound)
+        else:
+            h.run()
+    solve_s = time.perf_counter() - started
+    status = h.modelStatusToString(h.getModelStatus()) if mip.mip_ran \
+        else "Interrupted by user"
+    if deadline.passed and status == "Interrupted by user":
+        status = "Time limit reached"
+    info = h.getInfo()
+    has_solution = mip.mip_ran and info.primal_solution_status == 2
+    found = float(info.objective_function_value) if has_solution else None
+    start = mip.start
+    if start is not None and (found is None or start.objective < found - 1e-9):
+        found = start.objective  # the MIP was stopped before it beat the start
+    else:
+        start = None
+    values = objective = bound = gap = None
+    if found is not None:
+        has_solution = True
+        values = np.asarray(h.getSolution().col_value, dtype=float) if start is None \
+            else start.values
+        for variable, value in zip(columns, values, strict=True):
+            if variable.is_integer() or variable.is_binary():
+                value = round(value)
+            variable.set_value(float(value), skip_validation=True)
+        objective = found * money_unit
+        if integers:
+            mip_bound = float(info.mip_dual_bound) if mip.mip_ran else -np.inf
+            lower = max(mip_bound, mip.lp_bound)
+            if start is None and mip_bound >= mip.lp_bound:
+                gap = float(info.mip_gap)  # HiGHS's own figure when the bound is its own
+            elif np.isfinite(lower):
+                gap = max(0.0, found - lower) / max(1.0, abs(found))
+            bound = lower * money_unit if np.isfinite(lower) else None
+        else:
+            bound, gap = objective, 0.0
+    options.say(f"HiGHS: {status.lower()} in {solve_s:.2f} s")
+    return HighsOutcome(model_status=status, has_solution=has_solution, objective=objective,
+                        bound=bound, gap=gap, values=values, handoff_s=handoff_s,
+                        solve_s=solve_s, size=size, log=log, handoff=handoff, highs=h)
