@@ -1,20 +1,18 @@
 """Plans found before the MIP search: each fixes some integer decisions, solves what is left
-(a much smaller MIP) and hands the answer to HiGHS as a MIP start.
+(an LP, or a much smaller MIP) and hands the answer to HiGHS as a MIP start (the phases are
+run by `optimizer.solve.phases`; docs/formulation.md says what each does).
 
-- Greedy construction (`greedy_fixings`): open candidate sites, cheapest capacity first, until
-  the open capacity covers each period's assembly hours with a margin; no existing site
-  closes. Everything else (flows, qualifications, single-source assignments) is solved.
-  It gives a plan within seconds, before the LP relaxation of a large model is solved.
-- LP-guided fixing (`lp_guided_fixings`): every integer decision whose value in the LP
-  relaxation is integral keeps that value; the fractional ones and the flows are solved
-  (relaxation-enforced neighbourhood search). Where the relaxation is tight, as on the
-  synthetic networks, few decisions are fractional and the restricted MIP is small.
+- Greedy construction (`greedy_fixings`): candidate sites open, cheapest capacity first,
+  until the open capacity covers each period's assembly hours with a margin; no existing
+  site closes. It gives a plan before the LP relaxation of a large model is solved.
+- LP-guided fixing (`lp_guided_fixings`): the relaxation's site, qualification and
+  assignment decisions rounded; the flows are solved.
 - A caller's MIP start (`SolveOptions.mip_start`, values per variable family): the named
-  decisions are fixed and the rest solved the same way.
+  decisions are fixed and the rest solved.
 
-Each restricted model is solved on an instance of HiGHS of its own, within its share of the
-time limit and stopped by the same deadline and cancel as the main solve; an answer is kept
-only when it also meets the rows the solve holds back.
+Each restricted model is solved on an instance of HiGHS of its own (`solve_restricted`),
+within its share of the time limit and stopped by the same deadline and cancel as the main
+solve.
 """
 
 from __future__ import annotations
@@ -38,9 +36,6 @@ since geography keeps some capacity from reaching some demand."""
 INTEGRAL = 1e-6
 """LP values within this of a threshold count as reaching it."""
 
-ROUNDING_THRESHOLDS = (0.5, INTEGRAL)
-"""LP-guided fixing: a site opens when its starts in the relaxation add up to at least the
-threshold; the first rounds to the nearest, the second opens every site the relaxation uses."""
 
 SITE_FAMILIES = ("open", "close")
 
@@ -157,41 +152,78 @@ def _nearest_operating_site(data: PreparedNetwork, operating: set[str]) -> np.nd
     return chosen
 
 
-def lp_guided_fixings(built: BuiltModel, families: Mapping[str, np.ndarray],
-                      x_lp: np.ndarray) -> list[Fixing]:
+def lp_guided_fixings(built: BuiltModel, data: PreparedNetwork,
+                      families: Mapping[str, np.ndarray], x_lp: np.ndarray) -> list[Fixing]:
     """Every integer decision rounded from the LP relaxation `x_lp`, so that what is left is
-    an LP; one fixing per threshold of `ROUNDING_THRESHOLDS`, to be tried in turn.
+    an LP; two fixings, each to be solved.
 
-    A candidate site opens when its starts add up to at least the threshold, at the tier and
-    period of its largest start; an existing site closes when its closings add up to at least
-    1 - threshold, in the period of the largest. Qualifications are rounded up; each
-    single-sourced customer and product is assigned where its largest assignment is."""
-    fixings = []
-    for threshold in ROUNDING_THRESHOLDS:
-        columns, values = [], []
-        for family, group, at_least in (("open", "site", threshold),
-                                        ("close", "site", 1 - threshold),
-                                        ("assign", ["customer", "product"], 0.0)):
-            if family not in families:
-                continue
-            cols = families[family]
-            x = np.where(cols >= 0, x_lp[np.maximum(cols, 0)], 0.0)
-            keys = built.families[family].keys.assign(x=x)
-            grouped = keys.groupby(group, sort=False).x
-            largest = keys.index.isin(grouped.idxmax().to_numpy())
-            enough = grouped.transform("sum").to_numpy() >= at_least - INTEGRAL
-            columns.append(cols)
-            values.append((largest & enough).astype(float))
-        for family in ("qualify", "supplier_qualified"):
-            if family in families:
-                cols = families[family]
-                x = np.where(cols >= 0, x_lp[np.maximum(cols, 0)], 0.0)
-                columns.append(cols)
-                values.append((x > INTEGRAL).astype(float))
-        if columns:
-            fixings.append(_fixing(np.concatenate(columns), np.concatenate(values),
-                                   f"LP rounding at {threshold:g}"))
-    return fixings
+    Every candidate site that the relaxation starts at all opens: in the first, from the
+    first period it has capacity in the relaxation, at its smallest tier that holds the
+    relaxation's largest capacity there (`_matched_starts`); in the second, at the tier and
+    period of its largest start. An existing site closes when its closings add up to 1, in
+    the period of the largest. Qualifications are rounded up; each single-sourced customer
+    and product is assigned where its largest assignment is."""
+    columns, values = [], []
+    for family, group, at_least in (("close", "site", 1.0),
+                                    ("assign", ["customer", "product"], 0.0)):
+        if family in families:
+            columns.append(families[family])
+            values.append(_largest(built, families, x_lp, family, group, at_least))
+    for family in ("qualify", "supplier_qualified"):
+        if family in families:
+            columns.append(families[family])
+            values.append((_values(families[family], x_lp) > INTEGRAL).astype(float))
+    if "open" not in families:
+        return [_fixing(np.concatenate(columns), np.concatenate(values), "LP rounding")] \
+            if columns else []
+    starts = {"LP rounding, capacity matched": _matched_starts(built, data, families, x_lp),
+              "LP rounding, largest start": _largest(built, families, x_lp, "open", "site",
+                                                     INTEGRAL)}
+    return [_fixing(np.concatenate([*columns, families["open"]]),
+                    np.concatenate([*values, opened]), source)
+            for source, opened in starts.items()]
+
+
+def _values(columns: np.ndarray, x_lp: np.ndarray) -> np.ndarray:
+    return np.where(columns >= 0, x_lp[np.maximum(columns, 0)], 0.0)
+
+
+def _largest(built: BuiltModel, families: Mapping[str, np.ndarray], x_lp: np.ndarray,
+             family: str, group: str | list[str], at_least: float) -> np.ndarray:
+    """1 for the member of largest LP value in each group whose values add up to
+    `at_least`, else 0."""
+    keys = built.families[family].keys.assign(x=_values(families[family], x_lp))
+    grouped = keys.groupby(group, sort=False).x
+    largest = keys.index.isin(grouped.idxmax().to_numpy())
+    enough = grouped.transform("sum").to_numpy() >= at_least - INTEGRAL
+    return (largest & enough).astype(float)
+
+
+def _matched_starts(built: BuiltModel, data: PreparedNetwork,
+                    families: Mapping[str, np.ndarray], x_lp: np.ndarray) -> np.ndarray:
+    """Values of `open`: each candidate site with capacity in the relaxation starts in the
+    first period it has any, at its smallest tier whose capacity holds the relaxation's
+    largest (sum over tiers of capacity x tier_operating), or its largest tier."""
+    operating = built.families["tier_operating"].keys.assign(
+        x=_values(families["tier_operating"], x_lp)).merge(
+        data.tiers[["site", "tier", "capacity_hours"]], on=["site", "tier"])
+    operating["hours"] = operating.x * operating.capacity_hours
+    per_period = operating.groupby(["site", "period"]).hours.sum()
+    used = per_period[per_period > INTEGRAL * 1e3].reset_index()
+    first = used.groupby("site").period.min()
+    peak = used.groupby("site").hours.max()
+    keys = built.families["open"].keys.merge(
+        data.tiers[["site", "tier", "capacity_hours"]], on=["site", "tier"], how="left")
+    at_first = keys.period.to_numpy() == keys.site.map(first).to_numpy()
+    holds = keys.capacity_hours.to_numpy() >= keys.site.map(peak).to_numpy() * (1 - 1e-6)
+    chosen = np.zeros(len(keys))
+    candidates = keys[at_first].assign(holds=holds[at_first])
+    for _, tiers in candidates.groupby("site", sort=False):
+        fitting = tiers[tiers.holds]
+        pick = (fitting.capacity_hours.idxmin() if len(fitting)
+                else tiers.capacity_hours.idxmax())
+        chosen[int(pick)] = 1.0
+    return chosen
 
 
 def mip_start_fixings(built: BuiltModel, families: Mapping[str, np.ndarray],

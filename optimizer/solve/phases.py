@@ -91,8 +91,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             report_phase(options, deadline, "LP relaxation",
                          best[0].objective * money_unit if best else None,
                          lp_bound[0] * money_unit)
-        if options.lp_guided_start and x_lp is not None:
-            keep(heuristics.lp_guided_fixings(built, families, x_lp), every=True)
+        if options.lp_guided_start and x_lp is not None and data is not None:
+            keep(heuristics.lp_guided_fixings(built, data, families, x_lp), every=True)
     start = best[0] if best else None
     if stopping():
         return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False)
