@@ -251,10 +251,12 @@ def _fixing(columns: np.ndarray, values: np.ndarray, source: str) -> Fixing:
 
 def solve_restricted(lp: highspy.HighsLp, fixing: Fixing, *, time_limit: float | None,
                      options: Mapping[str, Any], stop: Callable[[], bool],
-                     log: list[str]) -> Start | None:
+                     log: list[str], lp_solver: str = "ipm") -> Start | None:
     """Solve `lp` with the fixing's columns held at its values, on an instance of HiGHS of
-    its own (`options`: HiGHS options by name; `stop` interrupts it). None when it ends
-    without a plan."""
+    its own (`options`: HiGHS options by name; `stop` interrupts it). When the fixing holds
+    every integer column, what is left is solved as an LP by `lp_solver` (a MIP solve of it
+    would spend its time on presolve and heuristics first). None when it ends without a
+    plan."""
     h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     for name, value in options.items():
@@ -274,6 +276,12 @@ def solve_restricted(lp: highspy.HighsLp, fixing: Fixing, *, time_limit: float |
     if count:
         h.changeColsBounds(count, fixing.columns.astype(np.int32), fixing.values,
                            fixing.values)
+    integer = np.flatnonzero(np.asarray(
+        [kind == highspy.HighsVarType.kInteger for kind in lp.integrality_], dtype=bool))
+    if integer.size and np.isin(integer, fixing.columns).all():
+        h.changeColsIntegrality(integer.size, integer.astype(np.int32),
+                                np.full(integer.size, highspy.HighsVarType.kContinuous))
+        h.setOptionValue("solver", lp_solver)
     h.run()
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())

@@ -61,7 +61,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             options.start_share * limit, limit - (time.perf_counter() - deadline.started))
         start = heuristics.solve_restricted(
             lp, fixing, time_limit=budget, options=_restricted_options(options),
-            stop=stopping, log=log)
+            stop=stopping, log=log, lp_solver=options.root_lp_solver)
         if start is None or held.violated(start.values).size:
             return False
         if not best or start.objective < best[0].objective:
