@@ -50,3 +50,10 @@ def test_time_limit_covers_the_whole_solve_and_reads_as_a_time_limit(
     if plan.status is PlanStatus.NO_SOLUTION:
         assert any("time limit" in reason for reason in plan.diagnosis)
     assert plan.timings.solve < 20  # loose: HiGHS looks at the clock between iterations
+
+
+def test_tuning_options_out_of_range_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"lp_rounds_share must be between 0 and 1, not 1\.5"):
+        SolveOptions(lp_rounds_share=1.5)
+    with pytest.raises(ValueError, match="cheapest_sites_kept must be at least 0, not -1"):
+        SolveOptions(cheapest_sites_kept=-1)
