@@ -100,3 +100,10 @@ def test_family_columns_follow_declaration_order() -> None:
     for position, variable in enumerate(built.var("open").values()):
         assert columns[int(families["open"][position])] is variable
     assert np.all(families["open"] >= 0)
+
+
+def test_start_options_out_of_range_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="start_share must be above 0 and at most 1, not 0"):
+        SolveOptions(start_share=0)
+    with pytest.raises(ValueError, match=r"restricted_gap must be at least 0, not -0\.1"):
+        SolveOptions(restricted_gap=-0.1)

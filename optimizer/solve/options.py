@@ -93,6 +93,9 @@ class SolveOptions:
              "between 0 and 1"),
             ("min_round_gain", self.min_round_gain, self.min_round_gain >= 0, "at least 0"),
             ("heartbeat_s", self.heartbeat_s, self.heartbeat_s > 0, "positive"),
+            ("start_share", self.start_share, 0 < self.start_share <= 1,
+             "above 0 and at most 1"),
+            ("restricted_gap", self.restricted_gap, self.restricted_gap >= 0, "at least 0"),
         ) if not ok]
         if problems:
             raise ValueError("; ".join(problems))
