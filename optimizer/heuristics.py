@@ -164,7 +164,7 @@ def lp_guided_fixings(built: BuiltModel, data: PreparedNetwork,
     the period of the largest. Qualifications are rounded up; each single-sourced customer
     and product is assigned where its largest assignment is."""
     columns, values = [], []
-    for family, group, at_least in (("close", "site", 1.0),
+    for family, group, at_least in (("close", "site", 1.0 - INTEGRAL),
                                     ("assign", ["customer", "product"], 0.0)):
         if family in families:
             columns.append(families[family])
@@ -190,12 +190,12 @@ def _values(columns: np.ndarray, x_lp: np.ndarray) -> np.ndarray:
 
 def _largest(built: BuiltModel, families: Mapping[str, np.ndarray], x_lp: np.ndarray,
              family: str, group: str | list[str], at_least: float) -> np.ndarray:
-    """1 for the member of largest LP value in each group whose values add up to
+    """1 for the member of largest LP value in each group whose values add up to at least
     `at_least`, else 0."""
     keys = built.families[family].keys.assign(x=_values(families[family], x_lp))
     grouped = keys.groupby(group, sort=False).x
     largest = keys.index.isin(grouped.idxmax().to_numpy())
-    enough = grouped.transform("sum").to_numpy() >= at_least - INTEGRAL
+    enough = grouped.transform("sum").to_numpy() >= at_least
     return (largest & enough).astype(float)
 
 
@@ -208,8 +208,8 @@ def _matched_starts(built: BuiltModel, data: PreparedNetwork,
         x=_values(families["tier_operating"], x_lp)).merge(
         data.tiers[["site", "tier", "capacity_hours"]], on=["site", "tier"])
     operating["hours"] = operating.x * operating.capacity_hours
-    per_period = operating.groupby(["site", "period"]).hours.sum()
-    used = per_period[per_period > INTEGRAL * 1e3].reset_index()
+    used = operating[operating.x > INTEGRAL].groupby(["site", "period"]).hours.sum(
+    ).reset_index()
     first = used.groupby("site").period.min()
     peak = used.groupby("site").hours.max()
     keys = built.families["open"].keys.merge(

@@ -107,3 +107,32 @@ def test_start_options_out_of_range_are_a_clear_error() -> None:
         SolveOptions(start_share=0)
     with pytest.raises(ValueError, match=r"restricted_gap must be at least 0, not -0\.1"):
         SolveOptions(restricted_gap=-0.1)
+
+
+def test_lp_rounding_opens_once_each_site_the_relaxation_starts() -> None:
+    import highspy
+
+    from reshore.optimizer.heuristics import lp_guided_fixings
+
+    data = prepare(generate("S", 1))
+    built = network_design.build(data)
+    handoff = to_highs_lp(built)
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.passModel(handoff.lp)
+    h.setOptionValue("solve_relaxation", True)
+    h.run()
+    x_lp = np.asarray(h.getSolution().col_value)
+    families = family_columns(built, handoff.columns)
+    started = {k for (k, _, _), x in zip(built.families["open"].keys[
+        ["site", "tier", "period"]].itertuples(index=False, name=None),
+        x_lp[families["open"]], strict=True) if x > 1e-6}
+    fixings = lp_guided_fixings(built, data, families, x_lp)
+    assert [f.source for f in fixings] == ["LP rounding, capacity matched",
+                                           "LP rounding, largest start"]
+    for fixing in fixings:
+        value = dict(zip(fixing.columns.tolist(), fixing.values.tolist(), strict=True))
+        opened = [k for (k, _, _), c in zip(built.families["open"].keys[
+            ["site", "tier", "period"]].itertuples(index=False, name=None),
+            families["open"], strict=True) if value[int(c)] == 1.0]
+        assert sorted(opened) == sorted(started)  # each started site opens, once
