@@ -74,10 +74,11 @@ def greedy_fixings(built: BuiltModel, data: PreparedNetwork,
     tier, from the first short period it can operate in, whose opening and discounted fixed
     costs per hour of shortfall covered are lowest. Every possible closing is set to 0.
 
-    Two fixings, to be tried in turn: the first also qualifies every offer and supplier and
-    assigns each single-sourced customer to its operating site with the cheapest lane (what
-    is left is an LP); the second fixes the sites only. Empty when the model has no site
-    decisions."""
+    Every offer and supplier is also qualified and each single-sourced customer assigned to
+    its operating site with the cheapest lane, so what is left is an LP. (Fixing the sites
+    alone and solving the rest as a MIP, where that LP has no plan, was dropped: on the
+    flagship, where it has none either, it only cost time.) Empty when the model has no
+    site decisions."""
     if "open" not in families and "close" not in families:
         return []
     horizon = len(data.periods)
@@ -124,7 +125,6 @@ def greedy_fixings(built: BuiltModel, data: PreparedNetwork,
     if "close" in families:
         columns.append(families["close"])
         values.append(np.zeros(families["close"].size))
-    sites = _fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")
     for family in ("qualify", "supplier_qualified"):
         if family in families:
             columns.append(families[family])
@@ -133,8 +133,7 @@ def greedy_fixings(built: BuiltModel, data: PreparedNetwork,
         running = set(data.sites.index[data.sites.status == "existing"]) | set(starts)
         columns.append(families["assign"])
         values.append(_nearest_operating_site(data, running))
-    whole = _fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")
-    return [whole, sites] if whole.columns.size > sites.columns.size else [sites]
+    return [_fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")]
 
 
 def _nearest_operating_site(data: PreparedNetwork, operating: set[str]) -> np.ndarray:

@@ -17,6 +17,8 @@ from reshore.optimizer.results import PlanStatus
 from reshore.optimizer.solve import SolveOptions, SolveProgress, solve, to_highs_lp
 from tests.conftest import EXACT, solve_checked
 
+STARTS = replace(EXACT, starts_min_columns=0)
+"""The starts on every model, however small."""
 PLAIN = replace(EXACT, construct_start=False, lp_guided_start=False)
 
 
@@ -25,7 +27,7 @@ PLAIN = replace(EXACT, construct_start=False, lp_guided_start=False)
 def test_each_start_reaches_the_plain_optimum(seed: int, construct: bool, guided: bool) -> None:
     network = generate("tiny", seed)
     plain = solve_checked(network, PLAIN)
-    plan = solve_checked(network, replace(EXACT, construct_start=construct,
+    plan = solve_checked(network, replace(STARTS, construct_start=construct,
                                           lp_guided_start=guided))
     assert plain.status is PlanStatus.OPTIMAL and plan.status is PlanStatus.OPTIMAL
     assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
@@ -61,7 +63,7 @@ def test_cancel_after_the_first_plan_returns_that_plan_checked() -> None:
         return any(report.best_objective is not None for report in reports)
 
     plan = solve_checked(generate("S", 1), replace(
-        EXACT, on_progress=reports.append, should_stop=found_a_plan))
+        STARTS, on_progress=reports.append, should_stop=found_a_plan))
     assert plan.status is PlanStatus.CANCELLED
     first = next(r.best_objective for r in reports if r.best_objective is not None)
     assert plan.objective == pytest.approx(first, rel=1e-9)
@@ -69,7 +71,7 @@ def test_cancel_after_the_first_plan_returns_that_plan_checked() -> None:
 
 
 def test_a_tiny_time_limit_stops_every_phase_and_reads_as_a_time_limit() -> None:
-    plan = solve(generate("S", 1), SolveOptions(time_limit_s=1e-3, threads=1))
+    plan = solve(generate("S", 1), replace(STARTS, time_limit_s=1e-3))
     assert plan.status in (PlanStatus.FEASIBLE, PlanStatus.NO_SOLUTION)
     if plan.status is PlanStatus.NO_SOLUTION:
         assert any("time limit" in reason for reason in plan.diagnosis)

@@ -51,7 +51,9 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         return deadline.reached() or (options.should_stop is not None and options.should_stop())
 
     best: list[heuristics.Start] = []
-    wanted = options.construct_start or options.lp_guided_start or options.mip_start
+    large = lp.num_col_ >= options.starts_min_columns
+    construct, lp_guided = options.construct_start and large, options.lp_guided_start and large
+    wanted = construct or lp_guided or options.mip_start
     families = heuristics.family_columns(built, handoff.columns) if wanted else {}
 
     def restricted(fixing: heuristics.Fixing) -> bool:
@@ -78,10 +80,10 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
 
     if options.mip_start:
         keep([heuristics.mip_start_fixings(built, families, options.mip_start)])
-    if options.construct_start and data is not None:
+    if construct and data is not None:
         keep(heuristics.greedy_fixings(built, data, families))
     added = np.zeros(held.upper.size, dtype=bool)
-    if (held.upper.size or options.lp_guided_start) and not stopping():
+    if (held.upper.size or lp_guided) and not stopping():
         started = time.perf_counter()
         lp_bound[0], x_lp = lp_rounds(h, held, added, options, started)
         if held.upper.size:
@@ -91,7 +93,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             report_phase(options, deadline, "LP relaxation",
                          best[0].objective * money_unit if best else None,
                          lp_bound[0] * money_unit)
-        if options.lp_guided_start and x_lp is not None and data is not None:
+        if lp_guided and x_lp is not None and data is not None:
             keep(heuristics.lp_guided_fixings(built, data, families, x_lp), every=True)
     start = best[0] if best else None
     if stopping():
