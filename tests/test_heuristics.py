@@ -17,7 +17,7 @@ from reshore.optimizer.results import PlanStatus
 from reshore.optimizer.solve import SolveOptions, SolveProgress, solve, to_highs_lp
 from tests.conftest import EXACT, solve_checked
 
-STARTS = replace(EXACT, starts_min_columns=0)
+STARTS = replace(EXACT, starts_min_columns=0, starts_min_integers=0)
 """The starts on every model, however small."""
 PLAIN = replace(EXACT, construct_start=False, lp_guided_start=False)
 
@@ -138,3 +138,8 @@ def test_lp_rounding_opens_once_each_site_the_relaxation_starts() -> None:
             ["site", "tier", "period"]].itertuples(index=False, name=None),
             families["open"], strict=True) if value[int(c)] == 1.0]
         assert sorted(opened) == sorted(started)  # each started site opens, once
+
+
+def test_small_models_go_straight_to_the_mip() -> None:
+    plan = solve_checked(generate("tiny", 3), EXACT)  # far below starts_min_columns
+    assert not any(line.startswith(("greedy construction", "LP rounding")) for line in plan.log)

@@ -67,9 +67,13 @@ class SolveOptions:
     """After the LP relaxation: its site, qualification and assignment decisions rounded,
     the rest solved, as a MIP start."""
     starts_min_columns: int = 50_000
-    """The greedy and LP-guided starts run on models of at least this many columns only: on
-    smaller ones HiGHS finds good plans itself, and the starts' extra LP solves only cost
-    time (the flagship, 26,000 columns: the same plan in 55 s with them, 26 s without)."""
+    """The greedy and LP-guided starts run on models of at least this many columns and
+    `starts_min_integers` integer columns only: on smaller ones HiGHS finds good plans
+    itself, and the starts' extra LP solves only cost time (the flagship, 26,000 columns:
+    the same plan in 55 s with them, 26 s without)."""
+    starts_min_integers: int = 200
+    """See `starts_min_columns` (OR-Library's capa/b/c, 100 sites and 100,000 columns, are
+    solved to optimality by HiGHS from its own plans and stay on that path)."""
     start_share: float = 0.25
     """Share of the time limit that each restricted solve (a given start, the construction,
     each LP rounding) may use at most."""
@@ -98,6 +102,8 @@ class SolveOptions:
             ("min_round_gain", self.min_round_gain, self.min_round_gain >= 0, "at least 0"),
             ("heartbeat_s", self.heartbeat_s, self.heartbeat_s > 0, "positive"),
             ("starts_min_columns", self.starts_min_columns, self.starts_min_columns >= 0,
+             "at least 0"),
+            ("starts_min_integers", self.starts_min_integers, self.starts_min_integers >= 0,
              "at least 0"),
             ("start_share", self.start_share, 0 < self.start_share <= 1,
              "above 0 and at most 1"),

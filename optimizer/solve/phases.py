@@ -51,7 +51,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         return deadline.reached() or (options.should_stop is not None and options.should_stop())
 
     best: list[heuristics.Start] = []
-    large = lp.num_col_ >= options.starts_min_columns
+    large = (lp.num_col_ >= options.starts_min_columns
+             and handoff.integers >= options.starts_min_integers)
     construct, lp_guided = options.construct_start and large, options.lp_guided_start and large
     wanted = construct or lp_guided or options.mip_start
     families = heuristics.family_columns(built, handoff.columns) if wanted else {}
