@@ -57,7 +57,7 @@ def measure(size: str, seed: int, solve: bool, time_limit: float, gap: float,
     if solve:
         options = SolveOptions(time_limit_s=time_limit, mip_gap=gap, threads=threads,
                                random_seed=0)
-        outcome = run_highs(model, options, money_unit=data.money_unit)
+        outcome = run_highs(model, options, money_unit=data.money_unit, data=data)
         size_of = outcome.size
         row.update(handoff=outcome.handoff_s, solve=outcome.solve_s,
                    status=outcome.model_status, gap=outcome.gap)

@@ -5,7 +5,8 @@
 
 - `options`: `SolveOptions` (solver options and the tuning of the solve path), progress types;
 - `handoff`: the built model compiled to one `HighsLp`, with the rows held back apart;
-- `rounds`: LP rounds adding violated held-back rows, then the MIP;
+- `rounds`: LP rounds adding violated held-back rows;
+- `phases`: a MIP solve's phases: MIP starts (`optimizer.heuristics`), LP rounds, the MIP;
 - `progress`: solver log, MIP progress reports, heartbeat, the whole-solve time limit;
 - `highs`: one HiGHS run of a built model;
 - `status`: from HiGHS's model status to the plan's status;
@@ -55,7 +56,7 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
     build_s = time.perf_counter() - started
     options.say(f"built the model in {build_s:.2f} s")
 
-    outcome = run_highs(built, options, money_unit=data.money_unit)
+    outcome = run_highs(built, options, money_unit=data.money_unit, data=data)
     timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
                       solve=outcome.solve_s)
     status = plan_status(outcome.model_status, outcome.has_solution)

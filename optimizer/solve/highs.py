@@ -1,5 +1,6 @@
-"""One HiGHS run of a built model: hand-off, options, callbacks, the LP rounds when rows are
-held back, and the solution written back into the model's variables."""
+"""One HiGHS run of a built model: hand-off, options, callbacks, the phases of a MIP solve
+(MIP starts, LP rounds, the MIP), and the solution written back into the model's
+variables."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import highspy
 import numpy as np
 
 from reshore.models.built import BuiltModel
+from reshore.optimizer.prepare import PreparedNetwork
 from reshore.optimizer.results import ModelSize
 from reshore.optimizer.solve.handoff import HandOff, quiet_highs, to_highs_lp
 from reshore.optimizer.solve.options import SolveOptions
+from reshore.optimizer.solve.phases import MipResult, solve_mip
 from reshore.optimizer.solve.progress import Deadline, attach_callbacks, heartbeat
-from reshore.optimizer.solve.rounds import solve_with_held_back_rows
 
 
 @dataclass
@@ -54,11 +56,15 @@ def configure(h: highspy.Highs, options: SolveOptions) -> None:
             raise ValueError(f"HiGHS rejects option {name}={value!r}")
 
 
-def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0) -> HighsOutcome:
+def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
+              data: PreparedNetwork | None = None) -> HighsOutcome:
     """Hand the model to HiGHS, solve it and write the solution back into the variables.
 
-    When the solve holds rows back (`SolveOptions.hold_back_rows`, a MIP only) they start
-    outside the model: see `optimizer.solve.rounds`."""
+    A MIP goes through the phases of `optimizer.solve.phases` (`data`, the prepared network,
+    enables the greedy construction). When the solve holds rows back
+    (`SolveOptions.hold_back_rows`) they start outside the model: see
+    `optimizer.solve.rounds`. When the MIP is stopped before it beats the best start, the
+    start is the answer."""
     started = time.perf_counter()
     handoff = to_highs_lp(built, rank_kept=options.rank_kept)
     lp, columns, integers, held = handoff.lp, handoff.columns, handoff.integers, handoff.held
@@ -66,7 +72,8 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0)
     configure(h, options)
     log: list[str] = []
     deadline = Deadline(options.time_limit_s)
-    last_report = attach_callbacks(h, options, log, money_unit, deadline)
+    lp_bound = [-np.inf]
+    last_report = attach_callbacks(h, options, log, money_unit, deadline, lp_bound)
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
@@ -78,33 +85,44 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0)
 
     started = time.perf_counter()
     deadline.start()
-    relaxation_bound = -np.inf
+    mip = MipResult(lp_bound=-np.inf, start=None, mip_ran=True)
     with heartbeat(options, last_report):
-        if held.upper.size and integers:
-            relaxation_bound = solve_with_held_back_rows(h, held, options, log)
+        if integers:
+            mip = solve_mip(h, handoff, built, data, options, log, deadline, money_unit,
+                            lp_bound)
         else:
             h.run()
     solve_s = time.perf_counter() - started
-    status = h.modelStatusToString(h.getModelStatus())
+    status = h.modelStatusToString(h.getModelStatus()) if mip.mip_ran \
+        else "Interrupted by user"
     if deadline.passed and status == "Interrupted by user":
         status = "Time limit reached"
     info = h.getInfo()
-    has_solution = info.primal_solution_status == 2
+    has_solution = mip.mip_ran and info.primal_solution_status == 2
+    found = float(info.objective_function_value) if has_solution else None
+    start = mip.start
+    if start is not None and (found is None or start.objective < found - 1e-9):
+        found = start.objective  # the MIP was stopped before it beat the start
+    else:
+        start = None
     values = objective = bound = gap = None
-    if has_solution:
-        values = np.asarray(h.getSolution().col_value, dtype=float)
+    if found is not None:
+        has_solution = True
+        values = np.asarray(h.getSolution().col_value, dtype=float) if start is None \
+            else start.values
         for variable, value in zip(columns, values, strict=True):
             if variable.is_integer() or variable.is_binary():
                 value = round(value)
             variable.set_value(float(value), skip_validation=True)
-        objective = float(info.objective_function_value) * money_unit
+        objective = found * money_unit
         if integers:
-            bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
-            if relaxation_bound > bound:  # stopped before the MIP had a better bound
-                bound = relaxation_bound
-                gap = max(0.0, float(info.objective_function_value) - bound) / max(
-                    1.0, abs(float(info.objective_function_value)))
-            bound *= money_unit
+            mip_bound = float(info.mip_dual_bound) if mip.mip_ran else -np.inf
+            lower = max(mip_bound, mip.lp_bound)
+            if start is None and mip_bound >= mip.lp_bound:
+                gap = float(info.mip_gap)  # HiGHS's own figure when the bound is its own
+            elif np.isfinite(lower):
+                gap = max(0.0, found - lower) / max(1.0, abs(found))
+            bound = lower * money_unit if np.isfinite(lower) else None
         else:
             bound, gap = objective, 0.0
     options.say(f"HiGHS: {status.lower()} in {solve_s:.2f} s")

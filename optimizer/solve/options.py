@@ -3,7 +3,7 @@ progress goes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,6 +12,9 @@ from reshore.optimizer.schema import Network
 
 Progress = Callable[[str], None]
 """Receives one line of human-readable progress at a time."""
+
+MipStart = Mapping[str, Mapping[Any, float]]
+"""Values per variable family: family name (e.g. "open", "close") -> {index: value}."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,28 @@ class SolveOptions:
     """HiGHS solver for the first LP (the first LP round, and the MIP's root relaxation):
     interior point with crossover; later rounds and the MIP's node LPs warm-start dual
     simplex. Any value of HiGHS's `solver` option."""
+    construct_start: bool = True
+    """Before the LP relaxation: a greedy choice of sites, the rest solved, as a MIP start
+    (see `optimizer.heuristics`)."""
+    lp_guided_start: bool = True
+    """After the LP relaxation: its site, qualification and assignment decisions rounded,
+    the rest solved, as a MIP start."""
+    starts_min_columns: int = 50_000
+    """The greedy and LP-guided starts run on models of at least this many columns and
+    `starts_min_integers` integer columns only: on smaller ones HiGHS finds good plans
+    itself, and the starts' extra LP solves only cost time (the flagship, 26,000 columns:
+    the same plan in 55 s with them, 26 s without)."""
+    starts_min_integers: int = 200
+    """See `starts_min_columns` (OR-Library's capa/b/c, 100 sites and 100,000 columns, are
+    solved to optimality by HiGHS from its own plans and stay on that path)."""
+    start_share: float = 0.25
+    """Share of the time limit that each restricted solve (a given start, the construction,
+    each LP rounding) may use at most."""
+    restricted_gap: float = 1e-3
+    """Relative gap at which a restricted solve stops (or the solve's own gap if coarser)."""
+    mip_start: MipStart | None = field(default=None, compare=False)
+    """Values of some decisions by variable family, e.g. {"open": {("site1", "T1", 0): 1}}:
+    they are fixed, the rest solved, and the plan handed to HiGHS as a MIP start."""
     heartbeat_s: float = 5.0
     """Seconds of solver silence (presolve, a long root relaxation) after which a 'still
     working' line goes to `progress`."""
@@ -80,6 +105,13 @@ class SolveOptions:
              "between 0 and 1"),
             ("min_round_gain", self.min_round_gain, self.min_round_gain >= 0, "at least 0"),
             ("heartbeat_s", self.heartbeat_s, self.heartbeat_s > 0, "positive"),
+            ("starts_min_columns", self.starts_min_columns, self.starts_min_columns >= 0,
+             "at least 0"),
+            ("starts_min_integers", self.starts_min_integers, self.starts_min_integers >= 0,
+             "at least 0"),
+            ("start_share", self.start_share, 0 < self.start_share <= 1,
+             "above 0 and at most 1"),
+            ("restricted_gap", self.restricted_gap, self.restricted_gap >= 0, "at least 0"),
         ) if not ok]
         if problems:
             raise ValueError("; ".join(problems))

@@ -62,8 +62,11 @@ def heartbeat(options: SolveOptions, last_report: list[float]) -> Iterator[None]
 
 
 def attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
-                     money_unit: float, deadline: Deadline) -> list[float]:
+                     money_unit: float, deadline: Deadline,
+                     lp_bound: list[float] | None = None) -> list[float]:
     """Keep the solver log, report MIP progress every few seconds, and stop when asked to.
+    The reported bound is the MIP's or `lp_bound[0]` (the LP relaxation's, when the solve
+    has one), the better.
     Returns the one-element list holding the time of the last report (shared with the
     heartbeat)."""
     last_report = [time.perf_counter()]
@@ -82,6 +85,10 @@ def attach_callbacks(h: highspy.Highs, options: SolveOptions, log: list[str],
         last_report[0] = now
         out = event.data_out
         best, bound, gap = out.mip_primal_bound, out.mip_dual_bound, out.mip_gap
+        if lp_bound is not None and lp_bound[0] > bound:
+            bound = lp_bound[0]
+            if abs(best) < highspy.kHighsInf:
+                gap = max(0.0, best - bound) / max(1.0, abs(best))
         best, bound = best * money_unit, bound * money_unit
         if options.on_progress is not None:
             finite = abs(best) < highspy.kHighsInf

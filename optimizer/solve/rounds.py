@@ -1,6 +1,7 @@
 """LP rounds with held-back rows: solve the relaxation, add the held-back rows it violates,
-repeat; then the MIP, solved again while its answer violates a held-back row. The answer is
-that of the full model (see docs/formulation.md, "How the model reaches HiGHS")."""
+repeat. The MIP after them (`optimizer.solve.phases`) is solved again while its answer
+violates a held-back row, so the answer is that of the full model (see docs/formulation.md,
+"How the model reaches HiGHS")."""
 
 from __future__ import annotations
 
@@ -29,14 +30,15 @@ def add_violated_rows(h: highspy.Highs, held: HeldBack, added: np.ndarray) -> in
 
 
 def lp_rounds(h: highspy.Highs, held: HeldBack, added: np.ndarray,
-              options: SolveOptions, started: float) -> float:
+              options: SolveOptions, started: float) -> tuple[float, np.ndarray | None]:
     """Solve the relaxation and add the held-back rows it violates, round after round, until
     none is violated, a round barely moves the bound (`options.min_round_gain`),
-    `options.max_lp_rounds` rounds or `options.lp_rounds_share` of the time limit. Returns
-    the last round's bound (-inf when no round finished)."""
+    `options.max_lp_rounds` rounds or `options.lp_rounds_share` of the time limit (with no
+    row held back: one LP solve). Returns the last round's bound (-inf when no round
+    finished) and its solution (None then)."""
     h.setOptionValue("solve_relaxation", True)
     h.setOptionValue("solver", options.root_lp_solver)
-    bound, first_round = -np.inf, True
+    bound, first_round, solution = -np.inf, True, None
     for _ in range(options.max_lp_rounds):
         if options.time_limit_s is not None and (
                 time.perf_counter() - started > options.lp_rounds_share * options.time_limit_s):
@@ -50,33 +52,10 @@ def lp_rounds(h: highspy.Highs, held: HeldBack, added: np.ndarray,
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
         previous, bound = bound, h.getInfo().objective_function_value
+        solution = np.asarray(h.getSolution().col_value, dtype=float)
         if (add_violated_rows(h, held, added) == 0
                 or bound - previous < options.min_round_gain * max(1.0, abs(bound))):
             break
     h.setOptionValue("solve_relaxation", False)
     h.setOptionValue("solver", "choose")
-    return float(bound)
-
-
-def solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveOptions,
-                              log: list[str]) -> float:
-    """The LP rounds, then the MIP, re-solved while its answer violates a held-back row.
-    Returns the last LP round's bound, a valid lower bound of the whole model (-inf when no
-    round finished)."""
-    started = time.perf_counter()
-    added = np.zeros(held.upper.size, dtype=bool)
-    bound = lp_rounds(h, held, added, options, started)
-    log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
-               f" rounds in {time.perf_counter() - started:.1f} s")
-    while True:
-        if options.time_limit_s is not None:
-            left = options.time_limit_s - (time.perf_counter() - started)
-            h.setOptionValue("time_limit", max(left, 1e-3))
-        h.run()
-        if h.getInfo().primal_solution_status != 2:
-            return bound
-        count = add_violated_rows(h, held, added)
-        if count == 0:
-            return bound
-        log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
-                   " added them, solving again")
+    return float(bound), solution

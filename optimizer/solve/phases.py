@@ -1,0 +1,142 @@
+"""The phases of a MIP solve, within one time limit, with the cancel checked between them
+and the best plan and bound reported as each phase improves them:
+
+1. a caller's start (`SolveOptions.mip_start`) and the greedy construction, each solved as
+   a restricted model (`optimizer.heuristics`);
+2. the LP rounds (`optimizer.solve.rounds`; with no row held back, one LP solve);
+3. LP-guided fixing: the relaxation's decisions rounded, solved as restricted models;
+4. the MIP from the best plan found (HiGHS `setSolution`), solved again while its answer
+   violates a held-back row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import highspy
+import numpy as np
+
+from reshore.models.built import BuiltModel
+from reshore.optimizer import heuristics
+from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.solve.handoff import HandOff
+from reshore.optimizer.solve.options import SolveOptions, SolveProgress
+from reshore.optimizer.solve.progress import Deadline
+from reshore.optimizer.solve.rounds import add_violated_rows, lp_rounds
+
+
+@dataclass
+class MipResult:
+    """What the phases leave besides HiGHS's own answer."""
+
+    lp_bound: float
+    """The last LP round's bound, a lower bound of the whole model (-inf when none)."""
+    start: heuristics.Start | None
+    """The best plan of the restricted solves (None when none found one)."""
+    mip_ran: bool
+    """Whether the MIP ran (not when the time limit or a cancel came first)."""
+
+
+def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
+              data: PreparedNetwork | None, options: SolveOptions, log: list[str],
+              deadline: Deadline, money_unit: float, lp_bound: list[float]) -> MipResult:
+    """Run the phases (see the module docstring) on `h`, which holds `handoff.lp`. The LP
+    bound is also left in `lp_bound[0]` for the MIP's progress reports; `data` (the prepared
+    network) enables the greedy construction."""
+    lp, held = handoff.lp, handoff.held
+
+    def stopping() -> bool:
+        return deadline.reached() or (options.should_stop is not None and options.should_stop())
+
+    best: list[heuristics.Start] = []
+    large = (lp.num_col_ >= options.starts_min_columns
+             and handoff.integers >= options.starts_min_integers)
+    construct, lp_guided = options.construct_start and large, options.lp_guided_start and large
+    wanted = construct or lp_guided or options.mip_start
+    families = heuristics.family_columns(built, handoff.columns) if wanted else {}
+
+    def restricted(fixing: heuristics.Fixing) -> bool:
+        """Solve one fixing; keep its plan if it is the best so far. Whether it had one."""
+        limit = options.time_limit_s
+        budget = None if limit is None else min(
+            options.start_share * limit, limit - (time.perf_counter() - deadline.started))
+        start = heuristics.solve_restricted(
+            lp, fixing, time_limit=budget, options=_restricted_options(options),
+            stop=stopping, log=log, lp_solver=options.root_lp_solver)
+        if start is None or held.violated(start.values).size:
+            return False
+        if not best or start.objective < best[0].objective:
+            best[:] = [start]
+            report_phase(options, deadline, f"plan from {start.source}",
+                         start.objective * money_unit, lp_bound[0] * money_unit)
+        return True
+
+    def keep(fixings: list[heuristics.Fixing], every: bool = False) -> None:
+        """Solve the fixings in turn: all of them with `every`, else until one gives a plan."""
+        for fixing in fixings:
+            if stopping() or (restricted(fixing) and not every):
+                return
+
+    if options.mip_start:
+        keep([heuristics.mip_start_fixings(built, families, options.mip_start)])
+    if construct and data is not None:
+        keep(heuristics.greedy_fixings(built, data, families))
+    added = np.zeros(held.upper.size, dtype=bool)
+    if (held.upper.size or lp_guided) and not stopping():
+        started = time.perf_counter()
+        lp_bound[0], x_lp = lp_rounds(h, held, added, options, started)
+        if held.upper.size:
+            log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the"
+                       f" LP rounds in {time.perf_counter() - started:.1f} s")
+        if np.isfinite(lp_bound[0]):
+            report_phase(options, deadline, "LP relaxation",
+                         best[0].objective * money_unit if best else None,
+                         lp_bound[0] * money_unit)
+        if lp_guided and x_lp is not None and data is not None:
+            keep(heuristics.lp_guided_fixings(built, data, families, x_lp), every=True)
+    start = best[0] if best else None
+    if stopping():
+        return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False)
+    if start is not None:
+        h.setSolution(start.values.size, np.arange(start.values.size, dtype=np.int32),
+                      start.values)
+    while True:
+        if options.time_limit_s is not None:
+            left = options.time_limit_s - (time.perf_counter() - deadline.started)
+            h.setOptionValue("time_limit", max(left, 1e-3))
+        h.run()
+        if h.getInfo().primal_solution_status != 2:
+            break
+        count = add_violated_rows(h, held, added)
+        if count == 0:
+            break
+        log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
+                   " added them, solving again")
+    return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=True)
+
+
+def _restricted_options(options: SolveOptions) -> dict[str, Any]:
+    """HiGHS options of a restricted solve: the main solve's, without its time limit, and a
+    gap no finer than `restricted_gap` (the main MIP refines the plan)."""
+    gap = max(options.mip_gap or 0.0, options.restricted_gap)
+    given = {"mip_rel_gap": gap, "threads": options.threads,
+             "random_seed": options.random_seed}
+    return {**{k: v for k, v in given.items() if v is not None}, **options.highs_options}
+
+
+def report_phase(options: SolveOptions, deadline: Deadline, phase: str,
+                 best: float | None, bound: float) -> None:
+    """Say what a phase before the MIP found: its best plan and the bound so far."""
+    elapsed = time.perf_counter() - deadline.started
+    has_bound = bool(np.isfinite(bound))
+    gap = (max(0.0, best - bound) / max(1.0, abs(best))
+           if best is not None and has_bound else None)
+    if options.on_progress is not None:
+        options.on_progress(SolveProgress(elapsed_s=elapsed, best_objective=best,
+                                          bound=bound if has_bound else None, gap=gap))
+    bound_text = f"bound {bound:,.0f}" if has_bound else "no bound yet"
+    plan_text = "no plan yet" if best is None else f"best plan {best:,.0f}"
+    gap_text = "" if gap is None else f"  gap {100 * gap:.2f}%"
+    options.say(f"  {elapsed:6.1f} s  {plan_text}  {bound_text}{gap_text}  ({phase})")

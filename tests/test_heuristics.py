@@ -1,0 +1,145 @@
+"""MIP starts: greedy construction, LP-guided fixing and a caller's start reach the plain
+MIP's optimum, hand back checked plans when the solve is cut short, and obey cancel and time
+limit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from reshore.data.synthetic import generate
+from reshore.models import network_design
+from reshore.optimizer.heuristics import family_columns, greedy_fixings
+from reshore.optimizer.prepare import prepare
+from reshore.optimizer.results import PlanStatus
+from reshore.optimizer.solve import SolveOptions, SolveProgress, solve, to_highs_lp
+from tests.conftest import EXACT, solve_checked
+
+STARTS = replace(EXACT, starts_min_columns=0, starts_min_integers=0)
+"""The starts on every model, however small."""
+PLAIN = replace(EXACT, construct_start=False, lp_guided_start=False)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+@pytest.mark.parametrize(("construct", "guided"), [(True, False), (False, True), (True, True)])
+def test_each_start_reaches_the_plain_optimum(seed: int, construct: bool, guided: bool) -> None:
+    network = generate("tiny", seed)
+    plain = solve_checked(network, PLAIN)
+    plan = solve_checked(network, replace(STARTS, construct_start=construct,
+                                          lp_guided_start=guided))
+    assert plain.status is PlanStatus.OPTIMAL and plan.status is PlanStatus.OPTIMAL
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert any(line.startswith(("greedy construction:", "LP rounding"))
+               for line in plan.log)
+
+
+def test_greedy_opens_capacity_for_every_period_and_closes_nothing() -> None:
+    data = prepare(generate("S", 1))
+    built = network_design.build(data)
+    families = family_columns(built, to_highs_lp(built).columns)
+    fixing = greedy_fixings(built, data, families)[0]
+    value = dict(zip(fixing.columns.tolist(), fixing.values.tolist(), strict=True))
+    opened = [key for key, column in zip(built.var("open"), families["open"], strict=True)
+              if value.get(int(column)) == 1.0]
+    assert all(value[int(c)] == 0.0 for c in families["close"])
+    assert len({site for site, _, _ in opened}) == len(opened)  # one start per site
+    tiers = data.tiers.set_index(["site", "tier"]).capacity_hours
+    hours = data.products.set_index("product").assembly_hours
+    need = (data.demand.quantity * data.demand["product"].map(hours)).groupby(
+        [data.demand.period, data.demand.scenario]).sum().groupby(level=0).max()
+    existing = data.operating[data.operating.status == "existing"].groupby(
+        "period").capacity_hours.sum()
+    for t, hours_needed in need.items():
+        capacity = existing.get(t, 0.0) + sum(tiers[k, tier] for k, tier, t0 in opened if t0 <= t)
+        assert capacity >= hours_needed
+
+
+def test_cancel_after_the_first_plan_returns_that_plan_checked() -> None:
+    reports: list[SolveProgress] = []
+
+    def found_a_plan() -> bool:
+        return any(report.best_objective is not None for report in reports)
+
+    plan = solve_checked(generate("S", 1), replace(
+        STARTS, on_progress=reports.append, should_stop=found_a_plan))
+    assert plan.status is PlanStatus.CANCELLED
+    first = next(r.best_objective for r in reports if r.best_objective is not None)
+    assert plan.objective == pytest.approx(first, rel=1e-9)
+    assert any(line.startswith("greedy construction: plan") for line in plan.log)
+
+
+def test_a_tiny_time_limit_stops_every_phase_and_reads_as_a_time_limit() -> None:
+    plan = solve(generate("S", 1), replace(STARTS, time_limit_s=1e-3))
+    assert plan.status in (PlanStatus.FEASIBLE, PlanStatus.NO_SOLUTION)
+    if plan.status is PlanStatus.NO_SOLUTION:
+        assert any("time limit" in reason for reason in plan.diagnosis)
+
+
+def test_given_start_is_completed_and_the_solve_still_reaches_the_optimum() -> None:
+    network = generate("tiny", 3)
+    plain = solve_checked(network, PLAIN)
+    data = prepare(network)
+    no_new_site = {"open": {tuple(key): 0.0 for key in data.openings[
+        ["site", "tier", "period"]].itertuples(index=False, name=None)}}
+    plan = solve_checked(network, replace(PLAIN, mip_start=no_new_site))
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert any(line.startswith("given start: plan") for line in plan.log)
+
+
+def test_given_start_naming_an_unknown_family_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="mip_start names 'sites'"):
+        solve(generate("tiny", 3), replace(PLAIN, mip_start={"sites": {"site001": 1.0}}))
+    with pytest.raises(ValueError, match="open has no member"):
+        solve(generate("tiny", 3), replace(PLAIN, mip_start={"open": {("nowhere", "T1", 0): 1}}))
+
+
+def test_family_columns_follow_declaration_order() -> None:
+    built = network_design.build(prepare(generate("tiny", 3)))
+    columns = to_highs_lp(built).columns
+    families = family_columns(built, columns)
+    for position, variable in enumerate(built.var("open").values()):
+        assert columns[int(families["open"][position])] is variable
+    assert np.all(families["open"] >= 0)
+
+
+def test_start_options_out_of_range_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="start_share must be above 0 and at most 1, not 0"):
+        SolveOptions(start_share=0)
+    with pytest.raises(ValueError, match=r"restricted_gap must be at least 0, not -0\.1"):
+        SolveOptions(restricted_gap=-0.1)
+
+
+def test_lp_rounding_opens_once_each_site_the_relaxation_starts() -> None:
+    import highspy
+
+    from reshore.optimizer.heuristics import lp_guided_fixings
+
+    data = prepare(generate("S", 1))
+    built = network_design.build(data)
+    handoff = to_highs_lp(built)
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.passModel(handoff.lp)
+    h.setOptionValue("solve_relaxation", True)
+    h.run()
+    x_lp = np.asarray(h.getSolution().col_value)
+    families = family_columns(built, handoff.columns)
+    started = {k for (k, _, _), x in zip(built.families["open"].keys[
+        ["site", "tier", "period"]].itertuples(index=False, name=None),
+        x_lp[families["open"]], strict=True) if x > 1e-6}
+    fixings = lp_guided_fixings(built, data, families, x_lp)
+    assert [f.source for f in fixings] == ["LP rounding, capacity matched",
+                                           "LP rounding, largest start"]
+    for fixing in fixings:
+        value = dict(zip(fixing.columns.tolist(), fixing.values.tolist(), strict=True))
+        opened = [k for (k, _, _), c in zip(built.families["open"].keys[
+            ["site", "tier", "period"]].itertuples(index=False, name=None),
+            families["open"], strict=True) if value[int(c)] == 1.0]
+        assert sorted(opened) == sorted(started)  # each started site opens, once
+
+
+def test_small_models_go_straight_to_the_mip() -> None:
+    plan = solve_checked(generate("tiny", 3), EXACT)  # far below starts_min_columns
+    assert not any(line.startswith(("greedy construction", "LP rounding")) for line in plan.log)
