@@ -38,6 +38,16 @@ from reshore.optimizer.schema import Network
 Progress = Callable[[str], None]
 """Receives one line of human-readable progress at a time."""
 
+MipStart = list[tuple[Any, float]]
+"""(Pyomo variable, starting value) for some variables of the model (integer ones at least),
+handed to HiGHS with `setSolution`; HiGHS completes the rest by solving an LP with those
+fixed."""
+
+Amend = Callable[[Any, PreparedNetwork], MipStart | None]
+"""Changes a built model before it is handed to HiGHS and may return a MIP start: the one
+place where a caller adds fixings, deviation variables or objective terms (a replan does,
+see `optimizer.replan`). Called once, by `solve`, between build and hand-off."""
+
 HEARTBEAT_S = 5.0
 """Seconds of solver silence after which a 'still working' line is shown."""
 
@@ -111,8 +121,11 @@ def _say(options: SolveOptions, message: str) -> None:
         options.progress(message)
 
 
-def solve(network: Network, options: SolveOptions | None = None) -> Plan:
-    """Prepare, build and solve the network design model; return the plan or the diagnosis."""
+def solve(network: Network, options: SolveOptions | None = None, *,
+          amend: Amend | None = None) -> Plan:
+    """Prepare, build and solve the network design model; return the plan or the diagnosis.
+
+    `amend` (see `Amend`) changes the built model and may give a MIP start."""
     options = (options or SolveOptions()).resolved(network)
     started = time.perf_counter()
     data = prepare(network)
@@ -123,8 +136,9 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
     model = network_design.build(data)
     build_s = time.perf_counter() - started
     _say(options, f"built the model in {build_s:.2f} s")
+    mip_start = amend(model, data) if amend is not None else None
 
-    outcome = run_highs(model, options, money_unit=data.money_unit)
+    outcome = run_highs(model, options, money_unit=data.money_unit, mip_start=mip_start)
     timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
                       solve=outcome.solve_s)
     status = _plan_status(outcome, options)
@@ -329,13 +343,14 @@ def _quiet_highs() -> highspy.Highs:
 
 
 def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
-              lazy_linking: bool = True) -> HighsOutcome:
+              lazy_linking: bool = True, mip_start: MipStart | None = None) -> HighsOutcome:
     """Hand the model to HiGHS, solve it and write the solution back into the variables.
 
     With `lazy_linking` (a MIP only) the strong linking rows start outside the model: the LP
     relaxation is solved, the rows it violates are added, until none is; then the MIP is
     solved and its answer checked against every held-back row (any violated row is added and
-    the MIP solved again), so the answer is that of the full model."""
+    the MIP solved again), so the answer is that of the full model. A `mip_start` is handed
+    to HiGHS just before the MIP runs."""
     started = time.perf_counter()
     lp, columns, _, integers, held = to_highs_lp(
         model, hold_back=LAZY_FAMILIES if lazy_linking else frozenset())
@@ -356,10 +371,16 @@ def run_highs(model: Any, options: SolveOptions, money_unit: float = 1.0,
     started = time.perf_counter()
     deadline.start()
     relaxation_bound = -np.inf
+
+    def give_start() -> None:
+        if mip_start:
+            _set_mip_start(h, columns, mip_start)
+
     with _heartbeat(options, last_report):
         if held.upper.size and integers:
-            relaxation_bound = _solve_with_held_back_rows(h, held, options, log)
+            relaxation_bound = _solve_with_held_back_rows(h, held, options, log, give_start)
         else:
+            give_start()
             h.run()
     solve_s = time.perf_counter() - started
     status = h.modelStatusToString(h.getModelStatus())
@@ -416,8 +437,19 @@ def _add_violated_rows(h: highspy.Highs, held: HeldBack, added: np.ndarray) -> i
     return int(rows.size)
 
 
+def _set_mip_start(h: highspy.Highs, columns: list[Any], mip_start: MipStart) -> None:
+    """Hand HiGHS the starting values of the columns that `mip_start` gives."""
+    column_of = {id(v): i for i, v in enumerate(columns)}
+    given = [(column_of[id(v)], float(value)) for v, value in mip_start
+             if id(v) in column_of]
+    if given:
+        index = np.array([i for i, _ in given], dtype=np.int32)
+        values = np.array([value for _, value in given], dtype=float)
+        h.setSolution(len(given), index, values)
+
+
 def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveOptions,
-                               log: list[str]) -> float:
+                               log: list[str], give_start: Callable[[], None]) -> float:
     """LP rounds adding the violated held-back rows, then the MIP, re-solved while its answer
     violates a held-back row (see `run_highs`). Returns the last LP round's bound, a valid
     lower bound of the whole model (-inf when no round finished)."""
@@ -446,6 +478,7 @@ def _solve_with_held_back_rows(h: highspy.Highs, held: HeldBack, options: SolveO
     h.setOptionValue("solver", "choose")
     log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the LP"
                f" rounds in {time.perf_counter() - started:.1f} s")
+    give_start()
     while True:
         if options.time_limit_s is not None:
             left = options.time_limit_s - (time.perf_counter() - started)
