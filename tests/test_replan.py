@@ -169,3 +169,44 @@ def test_bad_options_are_clear_errors(previous: PlanTables) -> None:
         replan(network, previous, ReplanOptions(now="P9"))
     with pytest.raises(ReplanError, match="no flow table stock"):
         replan(network, previous, ReplanOptions(now="P2", change_penalty={"stock": 1}))
+
+
+def site_build(demand: tuple[float, ...]) -> dict[str, Any]:
+    """Existing site S (10 a rack, 200 h, closing cost 1,000) and candidate N (1 a rack) at
+    tier small (50 h, opening 100) or large (150 h, opening 300); customer C wants `demand`
+    in P1..P3.
+
+    At 50 a period: N small carries it all, 100 + 150 x 1 = 250 (large 450, S alone 1,500).
+    """
+    return {
+        "settings": {"periods": PERIODS[:3]},
+        "sites": [{"site": "S", "country": "US", "status": "existing", "closing_cost": 1000},
+                  {"site": "N", "country": "US"}],
+        "site_tiers": [{"site": "S", "tier": "line", "capacity_hours": 200},
+                       {"site": "N", "tier": "small", "capacity_hours": 50,
+                        "opening_cost": 100},
+                       {"site": "N", "tier": "large", "capacity_hours": 150,
+                        "opening_cost": 300}],
+        "products": [{"product": "rack", "assembly_hours": 1, "holding_cost_per_period": 1}],
+        "production_costs": [{"site": "S", "product": "rack", "cost_per_unit": 10},
+                             {"site": "N", "product": "rack", "cost_per_unit": 1}],
+        "customers": [{"customer": "C", "country": "US"}],
+        "demand": [{"customer": "C", "product": "rack", "period": p, "quantity": q}
+                   for p, q in zip(PERIODS, demand, strict=False)],
+        "lanes": [{"origin": "S", "destination": "C", "cost_per_unit": 0},
+                  {"origin": "N", "destination": "C", "cost_per_unit": 0}],
+    }
+
+
+def test_a_built_tier_is_kept_and_not_rebuilt() -> None:
+    """The previous plan opens N small in P1 (cost 250). Demand rises to 150 in P2 and P3;
+    from scratch N would open large (300 + 50 + 2 x 150 = 650), but N is built: it stays
+    small and S makes the other 100 a period: 100 + 50 + 2 x (50 + 1,000) = 2,250."""
+    previous = solve_checked(site_build((50, 50, 50)))
+    assert previous.objective == pytest.approx(250)
+    result = checked_replan(site_build((50, 150, 150)), PlanTables.of(previous), now="P2")
+    sites = result.plan.tables["sites"].set_index("site")
+    assert (sites.tier["N"], sites.open_period["N"]) == ("small", "P1")
+    assert result.plan.objective == pytest.approx(2250)
+    assert result.diff.tables["sites"].unchanged
+    assert solve_checked(site_build((50, 150, 150))).objective == pytest.approx(650)
