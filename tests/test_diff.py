@@ -40,8 +40,8 @@ def test_diff_of_two_written_plans(tmp_path: Path) -> None:
 
 
 def test_a_folder_that_is_no_plan_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(PlanFolderError, match="summary.json is missing"):
+    with pytest.raises(PlanFolderError, match=r"summary\.json is missing"):
         read_plan(tmp_path)
     (tmp_path / "summary.json").write_text("{}")
-    with pytest.raises(PlanFolderError, match="sites.csv is missing"):
+    with pytest.raises(PlanFolderError, match=r"sites\.csv is missing"):
         read_plan(tmp_path)
