@@ -44,7 +44,8 @@ def rolling(demand: tuple[float, ...] = (50, 50, 50, 50), cost_t: float = 12.0) 
 
 def made(result: Replan) -> dict[tuple[str, str], float]:
     table = result.plan.tables["production"]
-    return {(r.site, r.period): r.quantity for r in table.itertuples()}
+    return {(str(k), str(t)): float(q) for k, t, q in
+            table[["site", "period", "quantity"]].itertuples(index=False, name=None)}
 
 
 def checked_replan(instance: dict[str, Any], previous: PlanTables, **options: Any) -> Replan:
