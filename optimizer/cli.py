@@ -3,6 +3,8 @@
     reshore solve                      # the bundled flagship dataset
     reshore solve path/to/instance     # a CSV folder, an .xlsx or a .json
     reshore validate path/to/instance  # check the input only
+    reshore replan --previous PLAN NEW --now PERIOD  # replan (see optimizer.replan_commands)
+    reshore diff PLAN_A PLAN_B         # how two plans differ, per table
     reshore serve | worker | keys | db  # the HTTP job service (see docs/api.md)
 
 Exit status: 0 a plan was found, 1 no plan (infeasible, time limit), 2 the input is invalid.
@@ -24,6 +26,9 @@ from reshore.api.cli import run as run_service_command
 from reshore.data import FLAGSHIP_NAME, flagship_path
 from reshore.optimizer.check import check
 from reshore.optimizer.io import load_network
+from reshore.optimizer.replan_commands import COMMANDS as REPLAN_COMMANDS
+from reshore.optimizer.replan_commands import add_commands as add_replan_commands
+from reshore.optimizer.replan_commands import run as run_replan_command
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import InvalidNetwork, Network, parse_network
 from reshore.optimizer.solve import SolveOptions, solve
@@ -60,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check an instance without solving it")
     validate.add_argument("path", nargs="?", help="CSV folder, .xlsx or .json")
+    add_replan_commands(commands)
     add_service_commands(commands)
     return parser
 
@@ -179,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in SERVICE_COMMANDS:
             return run_service_command(args)
+        if args.command in REPLAN_COMMANDS:
+            return run_replan_command(args, _progress)
         if args.command == "solve":
             return _solve_command(args)
         return _validate_command(args)
