@@ -25,10 +25,12 @@ from sqlalchemy import select
 
 from reshore.api import db, store
 from reshore.api.models import Job, JobStatus
+from reshore.api.replans import solve_or_replan
+from reshore.api.webhooks import notify_job_end
 from reshore.optimizer.check import check
 from reshore.optimizer.results import Plan, PlanStatus
 from reshore.optimizer.schema import Network, parse_network
-from reshore.optimizer.solve import SolveOptions, SolveProgress, solve
+from reshore.optimizer.solve import SolveOptions, SolveProgress
 
 log = logging.getLogger("reshore.jobs")
 
@@ -161,6 +163,7 @@ def run_job(job_id: str, config: JobConfig) -> str:
     log.info("job %s: %s%s in %.2f s", job_id, outcome.status,
              f" ({outcome.plan_status})" if outcome.plan_status else "",
              time.perf_counter() - started)
+    notify_job_end(config.database_url, job_id)
     return outcome.status
 
 
@@ -171,6 +174,7 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
         options: dict[str, Any] = json.loads(row.options)
         tables = store.load_instance(session, row.instance_hash)
         time_limit = row.time_limit_s
+        tenant = row.tenant
     network = apply_risk(parse_network(tables), options.get("risk"))
     run.progress(f"validated the instance: {len(network.sites)} sites,"
                  f" {len(network.customers)} customers, {len(network.settings.periods)}"
@@ -178,10 +182,11 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     if run.should_stop():
         return store.Outcome(status=JobStatus.CANCELLED, message="cancelled before solving")
     threads = options.get("threads") or config.job_threads
-    plan = solve(network, SolveOptions(
-        time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
-        random_seed=options.get("random_seed"), progress=run.progress,
-        on_progress=run.mip_progress, should_stop=run.should_stop))
+    plan, replan_report = solve_or_replan(
+        config.database_url, tenant, options, network, SolveOptions(
+            time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
+            random_seed=options.get("random_seed"), progress=run.progress,
+            on_progress=run.mip_progress, should_stop=run.should_stop))
     report = check(network, plan) if plan.has_solution else None
     if report is not None and not report.ok:
         run.progress(f"independent check FAILED:\n{report}")
@@ -191,6 +196,8 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     document["check"] = {"ok": None if report is None else report.ok,
                          "violations": [] if report is None else
                          [str(v) for v in report.violations]}
+    if replan_report is not None:
+        document["replan"] = replan_report
     workbook, csvs = _files(plan)
     return store.Outcome(
         status=status, plan_status=str(plan.status), plan=json.dumps(document, allow_nan=False),

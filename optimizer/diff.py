@@ -25,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -93,8 +93,9 @@ def read_plan(folder: str | Path) -> PlanTables:
     return PlanTables(tables=tables, summary=summary)
 
 
-def read_plan_table(path: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """One table of a plan folder, ids as text and amounts as numbers."""
+def read_plan_table(path: Path | IO[str], name: str,
+                    columns: list[str] | None = None) -> pd.DataFrame:
+    """One table of a plan (a CSV file or text), ids as text and amounts as numbers."""
     columns = columns or TABLE_COLUMNS[name]
     numeric = {"quantity", "amount", "hours_used", "capacity_hours", *(
         c for cs in COST_COLUMNS.values() for c in cs)}
