@@ -1,103 +1,202 @@
-"""Rolling replans on the flagship: a first plan, then three new dataset versions (a demand
-change, a tariff change, a supplier outage), each replanned against the plan before it one
-period later, with the diff of each replan.
+"""Scheduled replans on the flagship, over HTTP: a schedule with a fast cron, three new
+dataset versions (a demand change, a tariff change, a supplier outage) and the replan that
+each one gets, with its diff.
 
-    python bench/replan_demo.py [--out plans/replan_demo] [--time-limit 60]
+    python bench/replan_demo.py [--every 30] [--time-limit 20]
 
-Each plan is written as `reshore solve` writes it (plus replan.json for the replans), so
-`reshore diff` compares any two of them.
+The script starts `reshore serve` on a free port with a SQLite store in a temporary folder
+(needs the `service` extra), makes an API key, stores the flagship as a dataset and creates a
+schedule ticking every `--every` seconds. The first tick solves version 1 from scratch; after
+it, the schedule is paused, the next version pushed and the schedule resumed, so that the
+next tick replans the new version against the newest plan, with `now` one period later
+each time. The script waits for each run's job, so a run may take longer than a tick.
+Runs, jobs and plans stay visible through the API while the script runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pandas as pd
+
+from reshore.api import db, security
 from reshore.data import flagship_path
-from reshore.optimizer.check import check
-from reshore.optimizer.io import load_network
-from reshore.optimizer.replan import ReplanOptions, replan
-from reshore.optimizer.results import Plan
-from reshore.optimizer.schema import Network, parse_network
-from reshore.optimizer.solve import SolveOptions, solve
+from reshore.optimizer.io import read_raw_tables
 
-Change = Callable[[dict[str, Any], list[str], str], str]
-"""Edits the tables of a version in place for a replan at `now`; returns what it changed."""
+Change = Callable[[dict[str, Any], str, pd.DataFrame], str]
+"""Edits a version's tables in place for a replan at `now`, knowing the newest plan's
+sourcing table; returns what it changed."""
 
 
-def demand_rise(tables: dict[str, Any], periods: list[str], now: str) -> str:
+def demand_rise(tables: dict[str, Any], now: str, _sourcing: pd.DataFrame) -> str:
     """Every demand from `now` on rises by 20 %."""
+    periods = tables["settings"]["periods"]
     later = set(periods[periods.index(now):])
     for row in tables["demand"]:
         if row["period"] in later:
-            row["quantity"] = round(row["quantity"] * 1.2)
+            row["quantity"] = round(float(row["quantity"]) * 1.2)
     return f"demand from {now} on +20 %"
 
 
-def tariff_rise(tables: dict[str, Any], periods: list[str], now: str) -> str:
-    """Every component from Mexico pays a 25 % tariff into the US from `now` on."""
+def tariff_rise(tables: dict[str, Any], now: str, _sourcing: pd.DataFrame) -> str:
+    """Every good from Mexico pays a 25 % tariff into the US from `now` on."""
     tables["tariffs"].append({"scenario": "*", "origin_country": "MX",
                               "destination_country": "US", "tariff_class": "*",
                               "from_period": now, "rate": 0.25})
-    return f"25 % tariff on everything from MX from {now}"
+    return f"25 % tariff on everything from MX into the US from {now}"
 
 
-def supplier_outage(tables: dict[str, Any], periods: list[str], now: str) -> str:
-    """Wistron Taiwan (compute trays) can deliver nothing any more."""
+def supplier_outage(tables: dict[str, Any], now: str, sourcing: pd.DataFrame) -> str:
+    """The offer the newest plan buys most from `now` on, among those it bought nothing from
+    before `now`, can deliver nothing any more. (Capacities hold for every period, so an
+    offer already bought from would contradict the history the replan keeps.)"""
+    periods = tables["settings"]["periods"]
+    before = set(periods[:periods.index(now)])
+    used_before = set(sourcing[sourcing.period.isin(before)].offer)
+    later = sourcing[~sourcing.period.isin(before) & ~sourcing.offer.isin(used_before)]
+    offer = str(later.groupby("offer").quantity.sum().idxmax())
     for row in tables["offers"]:
-        if row["offer"] == "ct_wistron_tw":
+        if row["offer"] == offer:
             row["capacity_per_period"] = 0
-    return "supplier outage: ct_wistron_tw capacity 0"
+    return f"supplier outage: offer {offer} delivers nothing from now on"
 
 
 VERSIONS: list[Change] = [demand_rise, tariff_rise, supplier_outage]
 
 
-def _checked(network: Network, plan: Plan) -> None:
-    report = check(network, plan)
-    print("  independent check: " + ("passed" if report.ok else f"FAILED\n{report}"))
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """`reshore serve` on a free port over a SQLite store in `folder`; (process, URL, key)."""
+    database = f"sqlite:///{folder / 'reshore.db'}"
+    db.migrate(database)
+    with db.session_scope(database) as session:
+        token = security.create_key(session, "demo").token
+    port = free_port()
+    env = {**os.environ, "RESHORE_DATABASE_URL": database, "RESHORE_WORKERS": "1",
+           "RESHORE_SCHEDULE_INTERVAL_S": "0.5"}
+    with (folder / "server.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "reshore.api.cli", "serve", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return process, url, token
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not start; see {folder / 'server.log'}")
+
+
+def run_of_version(client: httpx.Client, schedule: str, version: int) -> dict[str, Any]:
+    """The schedule's first run of dataset `version` once it is submitted; the schedule is
+    paused at once (no further tick meanwhile) and the run returned when its job ends."""
+    while True:
+        runs = client.get(f"/v1/schedules/{schedule}/runs").json()["items"]
+        found = [r for r in runs if r["status"] == "submitted" and r["dataset_version"] == version]
+        if found:
+            break
+        time.sleep(0.5)
+    client.patch(f"/v1/schedules/{schedule}", json={"paused": True})
+    job = found[-1]["job_id"]
+    while client.get(f"/v1/jobs/{job}").json()["status"] not in (
+            "succeeded", "failed", "cancelled"):
+        time.sleep(1)
+    runs = client.get(f"/v1/schedules/{schedule}/runs").json()["items"]
+    return dict(next(r for r in runs if r["job_id"] == job))
+
+
+def show(client: httpx.Client, run: dict[str, Any]) -> None:
+    plan = client.get(f"/v1/jobs/{run['job_id']}/result").json()
+    summary = plan["summary"]
+    print(f"  tick {run['tick_at']}: {run['kind']} of version {run['dataset_version']}"
+          + (f" at now={run['now']} against job {run['previous_job_id']}"
+             if run["kind"] == "replan" else "")
+          + f" -> job {run['job_id']} {run['job_status']} ({run['plan_status']}),"
+          f" objective {summary['objective']:,.0f}, check ok: {plan['check']['ok']}")
+    report = plan.get("replan")
+    if report is None:
+        return
+    print(f"  warm start: {report['warm_start']}")
+    print(f"  change penalties paid: {report['change_penalty_paid'] or 0:,.0f};"
+          f" forced changes: {len(report['forced_changes'])}")
+    for forced in report["forced_changes"][:3]:
+        print(f"    forced: {forced['table']} {forced['where']} period {forced['period']}"
+              f" {forced['planned']:,.6g} -> {forced['replanned']:,.6g}")
+    diff = report["diff"]
+    print(f"  {'table':<16}{'added':>8}{'removed':>9}{'changed':>9}{'units moved':>14}"
+          f"{'cost effect':>18}")
+    for name, table in diff["tables"].items():
+        effect = "-" if table["cost_effect"] is None else f"{table['cost_effect']:+,.0f}"
+        print(f"  {name:<16}{table['added']:>8}{table['removed']:>9}{table['changed']:>9}"
+              f"{table['units_moved']:>14,.0f}{effect:>18}")
+    if diff["cost_effect"] is not None:
+        print(f"  expected cost {diff['expected_cost_before']:,.0f} ->"
+              f" {diff['expected_cost_after']:,.0f} ({diff['cost_effect']:+,.0f})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("plans/replan_demo"))
-    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--every", type=int, default=30, help="seconds between two ticks")
+    parser.add_argument("--time-limit", type=float, default=20.0)
     parser.add_argument("--freeze", type=int, default=1)
     parser.add_argument("--change-penalty", type=float, default=200.0)
     args = parser.parse_args()
-    options = SolveOptions(time_limit_s=args.time_limit, threads=1, random_seed=0)
-
-    network = load_network(flagship_path())
-    periods = list(network.settings.periods)
-    print("version 1: the flagship as shipped; plain solve")
-    plan = solve(network, options)
-    _checked(network, plan)
-    folder = plan.write(args.out / "v1")
-    print(f"  {plan.status}, objective {plan.objective:,.0f} -> {folder}")
-
-    tables = network.to_tables()
-    for number, change in enumerate(VERSIONS, start=2):
-        now = periods[number - 1]
-        what = change(tables, periods, now)
-        network = parse_network(tables)
-        print(f"\nversion {number}: {what}; replan at {now}, freeze {args.freeze},"
-              f" change penalty {args.change_penalty:g} per unit")
-        result = replan(network, folder, ReplanOptions(
-            now=now, freeze=args.freeze, change_penalty=args.change_penalty), options)
-        _checked(network, result.plan)
-        folder = result.write(args.out / f"v{number}")
-        print(f"  {result.plan.status}, cost {result.plan.objective or 0:,.0f},"
-              f" change penalties paid {result.change_penalty_paid or 0:,.0f}"
-              f" -> {folder}")
-        print(f"  warm start: {result.warm_start}")
-        for forced in result.forced_changes[:5]:
-            print(f"  forced: {forced}")
-        if len(result.forced_changes) > 5:
-            print(f"  ... {len(result.forced_changes) - 5} more forced changes")
-        print("\n".join("  " + line for line in result.diff.format(rows_per_table=3)
-                        .splitlines()))
+    tables = read_raw_tables(flagship_path())
+    periods = tables["settings"]["periods"]
+    with tempfile.TemporaryDirectory(prefix="reshore-demo-") as folder:
+        process, url, token = start_server(Path(folder))
+        try:
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}) as client:
+                created = client.post("/v1/datasets", json={
+                    "name": "us_ai_racks", "instance": tables, "note": "as shipped"})
+                created.raise_for_status()
+                dataset = created.json()["id"]
+                response = client.post("/v1/schedules", json={
+                    "dataset_id": dataset, "cron": f"* * * * * */{args.every}",
+                    "options": {"now": periods[1], "freeze": args.freeze,
+                                "change_penalty": args.change_penalty,
+                                "time_limit_s": args.time_limit}})
+                response.raise_for_status()
+                schedule = response.json()["id"]
+                print(f"schedule {schedule}: every {args.every} s on dataset {dataset}")
+                print("version 1: the flagship as shipped")
+                run = run_of_version(client, schedule, 1)
+                show(client, run)
+                for number, change in enumerate(VERSIONS, start=2):
+                    sourcing = pd.read_csv(io.StringIO(client.get(
+                        f"/v1/jobs/{run['job_id']}/result", params={"table": "sourcing"}).text))
+                    what = change(tables, periods[number - 1], sourcing)
+                    pushed = client.post(f"/v1/datasets/{dataset}/versions",
+                                         json={"instance": tables, "note": what})
+                    pushed.raise_for_status()
+                    client.patch(f"/v1/schedules/{schedule}", json={"paused": False})
+                    print(f"\nversion {number}: {what}")
+                    run = run_of_version(client, schedule, number)
+                    show(client, run)
+                client.delete(f"/v1/schedules/{schedule}")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 if __name__ == "__main__":

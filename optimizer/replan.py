@@ -119,7 +119,8 @@ class Replan:
     diff: PlanDiff
     forced_changes: list[ForcedChange]
     change_penalty_paid: float | None
-    """Change penalties (currency) in the solved objective beyond the plan's cost."""
+    """Change penalties (currency) of the flows moved beyond the frozen window (the
+    solved objective is the plan's cost plus these, plus the price of forced changes)."""
     warm_start: str
     """What HiGHS said of the MIP start."""
     options: ReplanOptions
@@ -393,9 +394,8 @@ def replan(network: Network, previous: PlanTables | Plan | str | Path, options: 
     plan = solve(network, solve_options, amend=amend_for_replan(kept, options))
     paid = None
     if plan.has_solution and plan.objective is not None:
-        cost = plan_objective(plan)
-        paid = max(0.0, plan.objective - cost)
-        plan = replace(plan, objective=cost)
+        plan = replace(plan, objective=plan_objective(plan))
+        paid = change_penalty_paid(kept, plan, options, periods[now + options.freeze:])
     elif not plan.has_solution:
         plan.diagnosis.append(
             "the replan keeps the decisions before period"
@@ -420,6 +420,25 @@ def plan_objective(plan: Plan) -> float:
     if risk.get("measure") == "worst_case" and weight:
         return (1 - weight) * expected + weight * (plan.worst_case_cost() or 0.0)
     return expected
+
+
+def change_penalty_paid(kept: PlanTables, plan: Plan, options: ReplanOptions,
+                        priced_periods: list[str]) -> float:
+    """The change penalties of the flows beyond the frozen window: per table, its price
+    times the probability-weighted units moved."""
+    window = set(priced_periods)
+    paid = 0.0
+    for table in FLOW_TABLES:
+        price = options.penalty_of(table)
+        if price == 0:
+            continue
+        before, after = kept.tables[table], plan.tables[table]
+        rows = diff_plans(PlanTables({table: before[before.period.isin(window)]}, {}),
+                          PlanTables({table: after[after.period.isin(window)]}, {}),
+                          tables=[table]).tables[table].rows
+        moved = (rows.quantity_after.fillna(0.0) - rows.quantity_before.fillna(0.0)).abs()
+        paid += price * float((moved * rows.scenario.map(plan.scenarios).fillna(0.0)).sum())
+    return paid
 
 
 def forced_changes(kept: PlanTables, plan: Plan, periods: list[str], now: int,
