@@ -99,7 +99,7 @@ def run_ours(cflp: Cflp, limits: Limits) -> Run:
         started = time.perf_counter()
         model = network_design.build(prepare(network))
         built = time.perf_counter() - started
-        lp, _, _, _, _ = to_highs_lp(model)
+        lp = to_highs_lp(model).lp
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.passModel(lp)
         return Run("ours", built, time.perf_counter() - started - built, 0.0, math.nan,

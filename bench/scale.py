@@ -41,7 +41,7 @@ def measure(size: str, seed: int, solve: bool, time_limit: float, gap: float,
     from reshore.optimizer.solve import SolveOptions, run_highs, to_highs_lp
 
     # first-call costs (lazy imports in Pyomo's compiler, HiGHS start) are paid on a toy
-    warm = to_highs_lp(network_design.build(prepare(generate("tiny", 0))))[0]
+    warm = to_highs_lp(network_design.build(prepare(generate("tiny", 0)))).lp
     highspy.Highs().passModel(warm)  # type: ignore[no-untyped-call]
 
     row: dict[str, Any] = {"size": size}
@@ -63,7 +63,8 @@ def measure(size: str, seed: int, solve: bool, time_limit: float, gap: float,
                    status=outcome.model_status, gap=outcome.gap)
     else:
         started = time.perf_counter()
-        lp, _, _, integers, _ = to_highs_lp(model)
+        handoff = to_highs_lp(model)
+        lp, integers = handoff.lp, handoff.integers
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
         h.passModel(lp)

@@ -5,28 +5,24 @@ families that run over every lane and scenario (balances, demand service, strong
 the scenario cost) that dominated build and hand-off time. A `RowBlock` states such a family
 as arrays, `lower <= A x <= upper`, where the columns of `A` are the members of whole Pyomo
 variable families in their declaration order. The variables stay Pyomo variables (the plan
-reads them as before); `reshore.optimizer.solve.to_highs_lp` appends the blocks to the rows it
-compiles from the Pyomo constraints, and `as_constraint` turns a block back into an ordinary
-Pyomo `Constraint` for any other Pyomo writer.
+reads them as before); `reshore.optimizer.solve.handoff.to_highs_lp` appends the blocks to the
+rows it compiles from the Pyomo constraints, and `as_constraint` turns a block back into an
+ordinary Pyomo `Constraint` for any other Pyomo writer.
 
-Every model keeps its blocks in `model.row_blocks` (name -> block) and the index of each
-variable family in `model.variable_keys` (name -> frame of its key columns with `position`,
-the member's place in the family).
+The blocks of a model, and the variable families they run over, are listed in its
+`models.built.BuiltModel`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
-
-Model = Any
-"""A `pyomo.environ.ConcreteModel` (Pyomo ships no type information)."""
 
 
 @dataclass(frozen=True)
@@ -39,46 +35,26 @@ class RowBlock:
     """-inf where a row has no lower bound."""
     upper: np.ndarray
     """+inf where a row has no upper bound."""
-    kept: np.ndarray | None = None
-    """Rows that stay in the LP even when the solve holds the block back (None: none)."""
+    priority: np.ndarray | None = None
+    """For a block of `<=` rows that are mostly slack at the optimum: each row's rank among
+    the rows it competes with (1 = the most likely to bind). A solve that holds rows back
+    keeps the rows ranked at most `SolveOptions.cheapest_sites_kept` in the LP and holds the
+    others back; None: every row always stays in the LP."""
 
     @property
     def rows(self) -> int:
         return int(self.matrix.shape[0])
 
-    def columns(self, model: Model) -> list[Any]:
-        """The Pyomo variables of the block's columns, in column order."""
-        return [v for family in self.families for v in getattr(model, family).values()]
+    @property
+    def may_be_held_back(self) -> bool:
+        return self.priority is not None
 
-
-def start(model: Model) -> None:
-    """Give a new model its (empty) registries of row blocks and variable keys."""
-    model.row_blocks = {}
-    model.variable_keys = {}
-
-
-def declare(model: Model, name: str, index: str, keys: pd.DataFrame, **var_options: Any) -> None:
-    """Declare the variable family `name`, indexed by the Pyomo set `index` made of the rows
-    of `keys` (in that order), and record where each key sits in it."""
-    columns = list(keys.columns)
-    frame = keys.reset_index(drop=True)
-    tuples = list(zip(*(frame[c].tolist() for c in columns), strict=True)) if columns else []
-    if len(columns) == 1:
-        tuples = [key[0] for key in tuples]
-    setattr(model, index, pyo.Set(initialize=tuples, dimen=len(columns)))
-    setattr(model, name, pyo.Var(getattr(model, index), **var_options))
-    model.variable_keys[name] = frame.assign(position=np.arange(len(frame)))
-
-
-def positions(model: Model, family: str, wanted: pd.DataFrame) -> np.ndarray:
-    """Position in `family` of each row of `wanted` (matched on its columns); every row must
-    name an existing member."""
-    keys = model.variable_keys[family]
-    found = wanted.merge(keys, on=list(wanted.columns), how="left", sort=False)["position"]
-    if found.isna().any():
-        missing = wanted[found.isna().to_numpy()].head(1).to_dict("records")
-        raise KeyError(f"no {family} variable for {missing}")
-    return found.to_numpy(dtype=np.int64)
+    def kept(self, rank_kept: int | None) -> np.ndarray:
+        """The rows that stay in the LP when the solve keeps the rows ranked up to
+        `rank_kept` (None: it holds nothing back)."""
+        if self.priority is None or rank_kept is None:
+            return np.ones(self.rows, dtype=bool)
+        return np.asarray(self.priority <= rank_kept)
 
 
 class Rows:
@@ -98,8 +74,9 @@ class Rows:
         self._terms.append((family, rows[keep], columns[keep], values[keep]))
         return self
 
-    def block(self, model: Model, lower: Any, upper: Any,
-              kept: np.ndarray | None = None) -> RowBlock:
+    def block(self, sizes: Mapping[str, int], lower: Any, upper: Any,
+              priority: np.ndarray | None = None) -> RowBlock:
+        """The collected terms as a block; `sizes` gives each family's number of members."""
         families: list[str] = []
         for family, *_ in self._terms:
             if family not in families:
@@ -107,7 +84,7 @@ class Rows:
         offset, width = {}, 0
         for family in families:
             offset[family] = width
-            width += len(getattr(model, family))
+            width += sizes[family]
         rows = np.concatenate([r for _, r, _, _ in self._terms] or [np.zeros(0, np.int64)])
         cols = np.concatenate([c + offset[f] for f, _, c, _ in self._terms]
                               or [np.zeros(0, np.int64)])
@@ -119,24 +96,16 @@ class Rows:
         return RowBlock(families=tuple(families), matrix=matrix,
                         lower=np.broadcast_to(np.asarray(lower, dtype=float), shape).copy(),
                         upper=np.broadcast_to(np.asarray(upper, dtype=float), shape).copy(),
-                        kept=kept)
+                        priority=priority)
 
 
-def add_block(model: Model, name: str, rows: Rows, lower: Any, upper: Any,
-              kept: np.ndarray | None = None) -> None:
-    """Register the rows collected in `rows` as the family `name` of the model (`kept`: the
-    rows that stay in the LP when the solve holds the family back)."""
-    if rows.count:
-        model.row_blocks[name] = rows.block(model, lower, upper, kept)
-
-
-def as_constraint(model: Model, block: RowBlock) -> Any:
-    """The block as an ordinary Pyomo `Constraint` indexed 0..rows-1 (slow on large blocks;
-    for writers other than `to_highs_lp` and for tests)."""
-    columns = block.columns(model)
+def as_constraint(columns: list[Any], block: RowBlock) -> Any:
+    """The block as an ordinary Pyomo `Constraint` indexed 0..rows-1, over `columns` (the
+    block's variables in column order: `BuiltModel.block_columns`). Slow on large blocks;
+    for writers other than `to_highs_lp` and for tests."""
     matrix = block.matrix
 
-    def rule(_m: Model, i: int) -> Any:
+    def rule(_m: Any, i: int) -> Any:
         start, end = matrix.indptr[i], matrix.indptr[i + 1]
         body = LinearExpression(
             linear_coefs=[float(a) for a in matrix.data[start:end]],

@@ -375,6 +375,21 @@ class _Checker:
                                     1.0, total):
                                 self.fail("policy", where, f"{c} from {country} in {s}:"
                                           f" {quantity / total:.4f} of purchases")
+            elif policy.policy == "max_supplier_share":
+                components = sorted({o.component for o in self.offers.values()}) if (
+                    policy.component == ANY) else [policy.component]
+                for c in components:
+                    for s in self.scenarios:
+                        mine = sourcing[(sourcing.component == c) & (sourcing.scenario == s)]
+                        total = float(mine.quantity.sum())
+                        sellers = mine.offer.map(lambda o: self.offers[o].supplier)
+                        for supplier, quantity in mine.quantity.groupby(sellers).sum().items():
+                            if policy.country not in (ANY, self.suppliers[str(supplier)].country):
+                                continue
+                            if quantity > policy.value * total + ABSOLUTE_TOLERANCE * max(
+                                    1.0, total):
+                                self.fail("policy", where, f"{c} from {supplier} in {s}:"
+                                          f" {quantity / total:.4f} of purchases")
             elif policy.policy == "min_domestic_share":
                 for s in self.scenarios:
                     mine = sourcing[sourcing.scenario == s]

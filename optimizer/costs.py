@@ -36,6 +36,10 @@ KEYS = {
 }
 """Index columns of each second-stage decision family."""
 
+ONE_TIME = {"open": "opening", "close": "closing", "qualify": "qualification"}
+"""The first-stage families that pay a one-time cost (capex, not discounted), and the cost
+category each pays."""
+
 
 @dataclass(frozen=True)
 class UnitCosts:
@@ -45,6 +49,10 @@ class UnitCosts:
     """(site, tier, period) -> discounted fixed cost while the tier operates."""
     frames: dict[str, pd.DataFrame]
     """family -> frame of its KEYS columns plus one column per category it pays."""
+    one_time: dict[str, np.ndarray]
+    """family of ONE_TIME -> one-time cost of each member, in the family's order (openings,
+    closings, and the offers that need qualification, as prepared): capex, written once for
+    the model's cost rows, its capex budget and the plan's cost table."""
 
     @property
     def per_scenario(self) -> dict[str, dict[tuple[object, ...], float]]:
@@ -109,4 +117,15 @@ def unit_costs(data: PreparedNetwork) -> UnitCosts:
     fixed = dict(zip(operating[["site", "tier", "period"]].itertuples(index=False, name=None),
                      (at(operating.period) * operating.fixed_cost_per_period).tolist(),
                      strict=True))
-    return UnitCosts(fixed=fixed, frames=frames)
+    return UnitCosts(fixed=fixed, frames=frames, one_time=one_time_costs(data))
+
+
+def one_time_costs(data: PreparedNetwork) -> dict[str, np.ndarray]:
+    """Capex: the one-time cost of each member of the ONE_TIME families (see
+    `UnitCosts.one_time`)."""
+    offers = data.offers
+    return {
+        "open": data.openings.opening_cost.to_numpy(dtype=float),
+        "close": data.closings.closing_cost.to_numpy(dtype=float),
+        "qualify": offers.qualification_cost[offers.needs_qualification].to_numpy(dtype=float),
+    }

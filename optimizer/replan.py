@@ -41,7 +41,8 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from reshore.models.linear_rows import Rows, add_block, declare, positions
+from reshore.models.built import BuiltModel
+from reshore.models.linear_rows import Rows
 from reshore.optimizer.diff import (
     DIFF_KEYS,
     PlanDiff,
@@ -219,11 +220,12 @@ def frozen_change_price(data: PreparedNetwork) -> float:
     return FROZEN_PRICE_FACTOR * max(figures)
 
 
-def _targets(model: Any, table: str, planned: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
+def _targets(built: BuiltModel, table: str, planned: pd.DataFrame,
+             periods: list[str]) -> pd.DataFrame:
     """Every variable of the table's family with its planned quantity (0 where the plan has
     none): its key columns, `position` and `target`."""
     family, keys = FLOW_TABLES[table]
-    variables: pd.DataFrame = model.variable_keys[family]
+    variables = built.families[family].keys
     index = {label: i for i, label in enumerate(periods)}
     rows = planned[[*keys, "quantity"]].copy()
     rows["period"] = rows.period.map(index)
@@ -241,17 +243,17 @@ def _pin(variable: Any, value: float) -> None:
     variable.setub(value)
 
 
-def _fix_history(model: Any, table: str, targets: pd.DataFrame, now: int) -> None:
+def _fix_history(built: BuiltModel, table: str, targets: pd.DataFrame, now: int) -> None:
     """Bound each flow before `now` to its planned (or actual) quantity."""
     family, _ = FLOW_TABLES[table]
-    members = list(getattr(model, family).values())
+    members = built.families[family].members()
     history = targets[targets.period < now]
     for position, target in zip(history.position, history.target, strict=True):
         _pin(members[int(position)], float(target))
 
 
-def _price_deviations(model: Any, data: PreparedNetwork, table: str, targets: pd.DataFrame,
-                      prices: np.ndarray) -> Any:
+def _price_deviations(built: BuiltModel, data: PreparedNetwork, table: str,
+                      targets: pd.DataFrame, prices: np.ndarray) -> Any:
     """x - increase + decrease = planned for the flows with a price; returns the objective
     term sum p_s price (increase + decrease), in the model's money units."""
     family, keys = FLOW_TABLES[table]
@@ -260,19 +262,19 @@ def _price_deviations(model: Any, data: PreparedNetwork, table: str, targets: pd
     if priced.empty:
         return 0.0
     for direction in ("increase", "decrease"):
-        declare(model, f"{family}_{direction}", f"{family.upper()}_{direction.upper()}_KEYS",
-                priced[keys], domain=pyo.NonNegativeReals)
+        built.declare(f"{family}_{direction}", f"{family.upper()}_{direction.upper()}_KEYS",
+                      priced[keys], table=None, domain=pyo.NonNegativeReals)
     every = np.arange(len(priced))
     rows = Rows(len(priced))
-    rows.add(family, every, positions(model, family, priced[keys]), 1.0)
+    rows.add(family, every, built.positions(family, priced[keys]), 1.0)
     rows.add(f"{family}_increase", every, every, -1.0)
     rows.add(f"{family}_decrease", every, every, 1.0)
     target = priced.target.to_numpy(dtype=float)
-    add_block(model, f"{family}_replan_deviation", rows, target, target)
+    built.add_block(f"{family}_replan_deviation", rows, target, target)
     weight = priced.scenario.map(data.probability).to_numpy(dtype=float) * price / (
         data.money_unit)
-    deviations = [*getattr(model, f"{family}_increase").values(),
-                  *getattr(model, f"{family}_decrease").values()]
+    deviations = [*built.families[f"{family}_increase"].members(),
+                  *built.families[f"{family}_decrease"].members()]
     return LinearExpression(linear_coefs=[float(w) for w in np.concatenate([weight, weight])],
                             linear_vars=deviations)
 
@@ -354,18 +356,19 @@ def amend_for_replan(previous: PlanTables, options: ReplanOptions) -> Any:
     """The `solve` amendment of a replan: history fixed, committed sites kept, frozen and
     later flows priced by their deviation from `previous`, and the MIP start."""
 
-    def amend(model: Any, data: PreparedNetwork) -> MipStart | None:
+    def amend(built: BuiltModel, data: PreparedNetwork) -> MipStart | None:
+        model = built.model
         now = data.periods.index(options.now)
         end = now + options.freeze
         frozen_price = frozen_change_price(data)
         penalty: Any = 0.0
         for table in FLOW_TABLES:
-            targets = _targets(model, table, previous.tables[table], data.periods)
-            _fix_history(model, table, targets, now)
+            targets = _targets(built, table, previous.tables[table], data.periods)
+            _fix_history(built, table, targets, now)
             period = targets.period.to_numpy()
             prices = np.where(period < now, 0.0, np.where(period < end, frozen_price,
                                                            options.penalty_of(table)))
-            penalty = penalty + _price_deviations(model, data, table, targets, prices)
+            penalty = penalty + _price_deviations(built, data, table, targets, prices)
         if not isinstance(penalty, float):
             model.objective.set_value(model.objective.expr + penalty)
         _keep_committed_sites(model, data, previous, now)

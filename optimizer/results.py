@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reshore.optimizer.costs import CATEGORIES, KEYS, unit_costs
+from reshore.models.built import BuiltModel
+from reshore.optimizer.costs import CATEGORIES, KEYS, ONE_TIME, unit_costs
 from reshore.optimizer.prepare import PreparedNetwork
-from reshore.optimizer.schema import ANY, Network
+from reshore.optimizer.schema import Network
 
 QUANTITY_TOLERANCE = 1e-6
 """Flows below this are solver noise and are left out of the tables."""
@@ -241,28 +242,19 @@ def conditional_value_at_risk(costs: np.ndarray, probabilities: np.ndarray,
 # --- from the solved model to tables ----------------------------------------------------------
 
 
-def _values(variable: Any, columns: list[str]) -> pd.DataFrame:
-    """A variable family's solution as a frame of its index columns plus `quantity`."""
-    rows = [(*(key if isinstance(key, tuple) else (key,)), v.value)
-            for key, v in variable.items()]
-    frame = pd.DataFrame(rows, columns=[*columns, "quantity"])
-    frame["quantity"] = frame.quantity.astype(float).fillna(0.0)
-    return frame
-
-
 def _label(frame: pd.DataFrame, periods: list[str], *columns: str) -> pd.DataFrame:
     for column in columns:
         frame[column] = [periods[int(t)] for t in frame[column]]
     return frame
 
 
-def make_plan(model: Any, data: PreparedNetwork, *, status: PlanStatus, objective: float | None,
-              bound: float | None, gap: float | None, timings: Timings, size: ModelSize,
-              input_hash: str, log: list[str]) -> Plan:
-    """Read the solved model's variables into the plan's tables."""
+def make_plan(built: BuiltModel, data: PreparedNetwork, *, status: PlanStatus,
+              objective: float | None, bound: float | None, gap: float | None, timings: Timings,
+              size: ModelSize, input_hash: str, log: list[str]) -> Plan:
+    """Read the solved model's variable families into the plan's tables."""
     periods = data.periods
     costs = unit_costs(data)
-    flows = {family: _values(getattr(model, family), KEYS[family]) for family in KEYS}
+    flows = {family: built.families[family].solution() for family in KEYS}
     for family, frame in flows.items():
         priced = costs.frames[family]
         if frame.empty or priced.empty:
@@ -317,9 +309,9 @@ def make_plan(model: Any, data: PreparedNetwork, *, status: PlanStatus, objectiv
     unmet = _label(unmet[unmet.quantity > QUANTITY_TOLERANCE].copy(), periods,
                    "period")[TABLE_COLUMNS["unmet"]]
 
-    sites = _site_table(model, data)
-    qualifications = _qualification_table(model, data)
-    utilisation = _utilisation_table(model, data, flows["make"])
+    sites = _site_table(built, data)
+    qualifications = _qualification_table(built, data)
+    utilisation = _utilisation_table(built, data, flows["make"])
 
     # --- present value per scenario and category ------------------------------------------
     amounts: dict[tuple[str, str], float] = dict.fromkeys(
@@ -330,16 +322,15 @@ def make_plan(model: Any, data: PreparedNetwork, *, status: PlanStatus, objectiv
             per_scenario = (frame.quantity * frame[category]).groupby(frame.scenario).sum()
             for s, amount in per_scenario.items():
                 amounts[str(s), category] += float(amount)
-    fixed = sum(f * (model.tier_operating[key].value or 0.0) for key, f in costs.fixed.items())
-    opening = float(sum(data.openings.opening_cost.to_numpy() * np.array(
-        [model.open[key].value or 0.0 for key in model.OPENINGS]))) if len(model.OPENINGS) else 0.0
-    closing = float(sum(data.closings.closing_cost.to_numpy() * np.array(
-        [model.close[key].value or 0.0 for key in model.CLOSINGS]))) if len(model.CLOSINGS) else 0.0
-    qualification = float(qualifications.qualification_cost.sum())
+    operating = built.families["tier_operating"].solution().quantity.to_numpy()
+    first_stage = {"fixed": float(np.dot(np.fromiter(costs.fixed.values(), float,
+                                                     len(costs.fixed)), operating))}
+    for family, category in ONE_TIME.items():
+        decided = built.families[family].solution().quantity.round().to_numpy()
+        first_stage[category] = float(np.dot(costs.one_time[family], decided))
     for s in data.scenarios:
-        amounts[s, "fixed"] = float(fixed)
-        amounts[s, "opening"], amounts[s, "closing"] = opening, closing
-        amounts[s, "qualification"] = qualification
+        for category, amount in first_stage.items():
+            amounts[s, category] = amount
     cost_table = pd.DataFrame([(s, c, a) for (s, c), a in amounts.items()],
                               columns=TABLE_COLUMNS["costs"])
 
@@ -356,12 +347,19 @@ def make_plan(model: Any, data: PreparedNetwork, *, status: PlanStatus, objectiv
         log=log)
 
 
-def _site_table(model: Any, data: PreparedNetwork) -> pd.DataFrame:
+def _chosen(built: BuiltModel, family: str) -> pd.DataFrame:
+    """The members of a binary family that the plan sets to 1, by their keys."""
+    frame = built.families[family].solution()
+    return frame[frame.quantity > 0.5]
+
+
+def _site_table(built: BuiltModel, data: PreparedNetwork) -> pd.DataFrame:
     """One row per site: the tier it runs, when it opens or closes, and its status."""
     periods = data.periods
-    opened = {k: (tier, t) for (k, tier, t) in model.OPENINGS
-              if (model.open[k, tier, t].value or 0) > 0.5}
-    closed = {k: t for (k, t) in model.CLOSINGS if (model.close[k, t].value or 0) > 0.5}
+    opened = {k: (tier, int(t)) for k, tier, t in _chosen(built, "open")[
+        ["site", "tier", "period"]].itertuples(index=False, name=None)}
+    closed = {k: int(t) for k, t in _chosen(built, "close")[["site", "period"]].itertuples(
+        index=False, name=None)}
     tiers = data.tiers.groupby("site").tier.first()
     rows: list[tuple[str, str | None, str | None, str | None, str, str]] = []
     for site in data.network.sites:
@@ -380,60 +378,23 @@ def _site_table(model: Any, data: PreparedNetwork) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["sites"])
 
 
-def _qualification_table(model: Any, data: PreparedNetwork) -> pd.DataFrame:
+def _qualification_table(built: BuiltModel, data: PreparedNetwork) -> pd.DataFrame:
     offers = data.offers
     rows = [(o, offers.supplier[o], offers.component[o], float(offers.qualification_cost[o]))
-            for o in model.QUALIFIED_OFFERS if (model.qualify[o].value or 0) > 0.5]
+            for o in _chosen(built, "qualify").offer]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["qualifications"])
 
 
-def _utilisation_table(model: Any, data: PreparedNetwork, make: pd.DataFrame) -> pd.DataFrame:
+def _utilisation_table(built: BuiltModel, data: PreparedNetwork,
+                       make: pd.DataFrame) -> pd.DataFrame:
     hours = data.products.set_index("product").assembly_hours
     used = make.assign(hours_used=make.quantity * make["product"].map(hours)).groupby(
         ["scenario", "period", "site"], as_index=False).hours_used.sum()
     operating = data.operating[["site", "tier", "period", "capacity_hours"]]
-    running = [model.tier_operating[k, tier, t].value or 0.0
-               for k, tier, t, _ in operating.itertuples(index=False, name=None)]
+    running = built.families["tier_operating"].solution().quantity.to_numpy()
     capacity = operating.assign(capacity_hours=operating.capacity_hours * running).groupby(
         ["site", "period"]).capacity_hours.sum().reset_index()
     table = used.merge(capacity, on=["site", "period"], how="left")
     table = table[(table.hours_used > QUANTITY_TOLERANCE) | (table.capacity_hours > 0)]
     return _label(table.copy(), data.periods, "period")[TABLE_COLUMNS["utilisation"]].reset_index(
         drop=True)
-
-
-# --- infeasibility diagnosis ------------------------------------------------------------------
-
-
-def diagnose(model: Any, data: PreparedNetwork) -> list[str]:
-    """Read the solved elastic model: each unmet demand and violated policy in plain words."""
-    periods = data.periods
-    findings: list[str] = []
-    unmet = _values(model.unmet, KEYS["unmet"])
-    unmet = unmet[unmet.quantity > QUANTITY_TOLERANCE]
-    for (customer, product, t), group in unmet.groupby(["customer", "product", "period"]):
-        scenarios = ", ".join(sorted(group.scenario))
-        findings.append(
-            f"demand of customer '{customer}' for product '{product}' in {periods[int(str(t))]}"
-            f" cannot be met in full: {group.quantity.max():,.6g} units short"
-            f" (scenario(s) {scenarios}); site capacity, build lead times, supplier capacity or"
-            " lanes do not allow it")
-    policies = data.policies.to_dict("index")
-    reported: set[tuple[str, int]] = set()
-    for name in ("max_country_share", "min_suppliers", "max_open_sites", "capex_budget",
-                 "min_domestic_share"):
-        slack = getattr(model, f"{name}_violation", None)
-        if slack is None:
-            continue
-        for key, variable in slack.items():
-            i = int(key[0] if isinstance(key, tuple) else key)
-            if (variable.value or 0.0) > QUANTITY_TOLERANCE and (name, i) not in reported:
-                reported.add((name, i))
-                row = policies[i]
-                scope = "" if row["component"] == ANY else f" for component '{row['component']}'"
-                findings.append(f"policy {name}{scope} (policies row {i + 1}, value"
-                                f" {row['value']:g}) cannot be satisfied together with the other"
-                                " requirements")
-    if not findings:
-        findings.append("the model is infeasible but no single demand or policy explains it")
-    return findings

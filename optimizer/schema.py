@@ -311,8 +311,23 @@ class Tariff(Row):
 
 
 PolicyName = Literal[
-    "max_country_share", "min_suppliers", "max_open_sites", "capex_budget", "min_domestic_share"
+    "max_country_share", "min_suppliers", "max_open_sites", "capex_budget", "min_domestic_share",
+    "max_supplier_share",
 ]
+
+POLICY_VALUES: dict[str, Literal["share", "count", "money"]] = {
+    "max_country_share": "share",
+    "min_suppliers": "count",
+    "max_open_sites": "count",
+    "capex_budget": "money",
+    "min_domestic_share": "share",
+    "max_supplier_share": "share",
+}
+"""What each policy's `value` is: a share is a fraction (at most 1), a count a whole number;
+money is in the instance's currency."""
+
+NETWORK_WIDE_POLICIES = frozenset({"max_open_sites", "capex_budget"})
+"""Policies that apply to the whole network: their component and country must be '*'."""
 
 
 class Policy(Row):

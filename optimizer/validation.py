@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from reshore.optimizer.schema import ANY, KEYS, ContractError, Network, Row
+from reshore.optimizer.schema import (
+    ANY,
+    KEYS,
+    NETWORK_WIDE_POLICIES,
+    POLICY_VALUES,
+    ContractError,
+    Network,
+    Row,
+)
 
 PROBABILITY_TOLERANCE = 1e-6
 
@@ -145,13 +153,14 @@ def policy_values(network: Network) -> list[ContractError]:
     """Shares are fractions, counts are whole numbers, site limits name no component."""
     errors = []
     for number, policy in enumerate(network.policies, start=1):
-        if policy.policy in ("max_country_share", "min_domestic_share") and policy.value > 1:
+        kind = POLICY_VALUES[policy.policy]
+        if kind == "share" and policy.value > 1:
             errors.append(ContractError("policies", number, "value",
                                         f"{policy.policy} is a fraction and must be at most 1"))
-        if policy.policy in ("min_suppliers", "max_open_sites") and not policy.value.is_integer():
+        if kind == "count" and not policy.value.is_integer():
             errors.append(ContractError("policies", number, "value",
                                         f"{policy.policy} must be a whole number"))
-        if policy.policy in ("max_open_sites", "capex_budget") and (
+        if policy.policy in NETWORK_WIDE_POLICIES and (
             policy.component != ANY or policy.country != ANY
         ):
             errors.append(ContractError("policies", number, "component",

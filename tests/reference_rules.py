@@ -9,7 +9,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from reshore.optimizer.costs import unit_costs
+from reshore.optimizer.costs import ONE_TIME, unit_costs
 from reshore.optimizer.prepare import PreparedNetwork
 
 Model = Any
@@ -57,6 +57,8 @@ def scenario_cost_definition(m: Model, data: PreparedNetwork) -> Any:
     """cost[s] = capex + discounted fixed costs + every flow at its unit cost."""
     coefficients = unit_costs(data)
     unit = data.money_unit
+    capex = sum(cost / unit * variable for family in ONE_TIME for cost, variable in zip(
+        coefficients.one_time[family], getattr(m, family).values(), strict=True))
     fixed = {key: f / unit for key, f in coefficients.fixed.items()}
     terms: dict[Any, list[Any]] = defaultdict(list)
     for family, table in coefficients.per_scenario.items():
@@ -64,7 +66,7 @@ def scenario_cost_definition(m: Model, data: PreparedNetwork) -> Any:
         for key, coefficient in table.items():
             if coefficient:
                 terms[key[-1]].append(coefficient / unit * variable[key])
-    return pyo.Constraint(m.SCENARIOS, rule=lambda m, s: m.scenario_cost[s] == m.CAPEX + sum(
+    return pyo.Constraint(m.SCENARIOS, rule=lambda m, s: m.scenario_cost[s] == capex + sum(
         f * m.tier_operating[key] for key, f in fixed.items() if f) + sum(terms[s]))
 
 

@@ -72,6 +72,17 @@ def test_opening_before_the_build_lead_time_is_caught() -> None:
     assert "build_lead_time" in rules_broken(raw, tampered(plan, "sites", open_early))
 
 
+def test_supplier_over_its_share_is_caught() -> None:
+    raw = instances.tariff_flip()
+    raw["policies"] = [{"policy": "max_supplier_share", "component": "chip", "value": 0.7}]
+    plan = solve_checked(raw)
+
+    def buy_all_from_taiwan(frame: pd.DataFrame) -> None:
+        frame["offer"] = "chip_tw"
+
+    assert "policy" in rules_broken(raw, tampered(plan, "sourcing", buy_all_from_taiwan))
+
+
 def test_wrong_objective_is_caught() -> None:
     raw = instances.risk_choice("cvar")
     plan = solve_checked(raw)

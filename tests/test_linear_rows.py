@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from reshore.data import flagship_path
 from reshore.data.synthetic import generate
 from reshore.models import network_design
+from reshore.models.built import BuiltModel
 from reshore.models.linear_rows import as_constraint
 from reshore.optimizer.io import load_network
 from reshore.optimizer.prepare import prepare
@@ -25,10 +26,11 @@ from reshore.optimizer.solve import to_highs_lp
 from tests.reference_rules import RULES
 
 
-def _rows(model: Any) -> Counter[tuple[Any, ...]]:
+def _rows(built: BuiltModel) -> Counter[tuple[Any, ...]]:
     """Every row of the compiled model as (lower, upper, sorted (variable, coefficient)),
     independent of row and column order."""
-    lp, columns, _, _, held = to_highs_lp(model)
+    handoff = to_highs_lp(built)
+    lp, columns, held = handoff.lp, handoff.columns, handoff.held
     assert held.upper.size == 0
     names = [v.name for v in columns]
     matrix = lp.a_matrix_
@@ -44,17 +46,18 @@ def _rows(model: Any) -> Counter[tuple[Any, ...]]:
     return out
 
 
-def _blocks_replaced(data: Any, constraint: Callable[[Any, str, Any], Any]) -> Any:
-    """The model with each row block replaced by `constraint(model, name, block)`."""
-    model = network_design.build(data)
-    for name, block in list(model.row_blocks.items()):
-        setattr(model, f"{name}_as_constraint", constraint(model, name, block))
-    model.row_blocks = {}
-    return model
+def _blocks_replaced(data: Any, constraint: Callable[[BuiltModel, str, Any], Any]
+                     ) -> BuiltModel:
+    """The model with each row block replaced by `constraint(built, name, block)`."""
+    built = network_design.build(data)
+    for name, block in built.blocks.items():
+        built.model.add_component(f"{name}_as_constraint", constraint(built, name, block))
+    built.blocks.clear()
+    return built
 
 
-def _with_reference_rules(data: Any) -> Any:
-    return _blocks_replaced(data, lambda model, name, _: RULES[name](model, data))
+def _with_reference_rules(data: Any) -> BuiltModel:
+    return _blocks_replaced(data, lambda built, name, _: RULES[name](built.model, data))
 
 
 def _with_outbound_transit(network: Network) -> Network:
@@ -79,8 +82,9 @@ def test_row_blocks_state_the_same_rows_as_the_plain_pyomo_rules(network: Any,
     assert _rows(network_design.build(data)) == _rows(_with_reference_rules(data))
 
 
-def _as_pyomo_constraints(data: Any) -> Any:
-    return _blocks_replaced(data, lambda model, _, block: as_constraint(model, block))
+def _as_pyomo_constraints(data: Any) -> BuiltModel:
+    return _blocks_replaced(
+        data, lambda built, _, block: as_constraint(built.block_columns(block), block))
 
 
 @pytest.mark.parametrize("network", [
@@ -97,13 +101,14 @@ def test_row_blocks_compile_to_the_rows_of_ordinary_constraints(network: Any) ->
 @pytest.mark.parametrize("kept_share", [0.0, 0.5])
 def test_held_back_block_leaves_the_lp_but_its_kept_rows(kept_share: float) -> None:
     net: Network = generate("S", seed=3)
-    model = network_design.build(prepare(net))
-    full, _, _, _, _ = to_highs_lp(model)
+    built = network_design.build(prepare(net))
+    full = to_highs_lp(built).lp
     name = "shipments_need_operating_site"
-    linking = model.row_blocks[name]
+    linking = built.blocks[name]
     kept = np.arange(linking.rows) < kept_share * linking.rows
-    model.row_blocks[name] = replace(linking, kept=kept)
-    lp, columns, _, _, held = to_highs_lp(model, hold_back=frozenset({name}))
+    built.blocks[name] = replace(linking, priority=np.where(kept, 1, 2))
+    handoff = to_highs_lp(built, rank_kept=1)
+    lp, columns, held = handoff.lp, handoff.columns, handoff.held
     assert held.upper.size == linking.rows - kept.sum() > 0
     assert lp.num_row_ + held.upper.size == full.num_row_
     assert lp.num_col_ == len(columns) == full.num_col_
@@ -112,10 +117,10 @@ def test_held_back_block_leaves_the_lp_but_its_kept_rows(kept_share: float) -> N
 
 
 def test_every_variable_family_knows_where_its_members_sit() -> None:
-    model = network_design.build(prepare(generate("S", seed=3)))
-    assert {"ship", "buy", "make", "unmet", "open", "site_operating"} <= set(model.variable_keys)
-    for name, keys in model.variable_keys.items():
-        variable = getattr(model, name)
+    built = network_design.build(prepare(generate("S", seed=3)))
+    assert {"ship", "buy", "make", "unmet", "open", "site_operating"} <= set(built.families)
+    for name, family in built.families.items():
+        variable, keys = family.variable, family.keys
         assert isinstance(variable, pyo.Var)
         columns = [c for c in keys.columns if c != "position"]
         rows = keys.sort_values("position")[columns].itertuples(index=False, name=None)

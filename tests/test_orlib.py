@@ -63,15 +63,12 @@ def test_capopt_reader(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kept", [0, 2])
-def test_held_back_linking_rows_reach_the_same_optimum(kept: int,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_held_back_linking_rows_reach_the_same_optimum(kept: int) -> None:
     """With few (or none) of the strong linking rows kept in the LP, the LP rounds add the
     violated ones and the MIP still ends at the published optimum."""
-    from reshore.models import network_design
-
-    monkeypatch.setattr(network_design, "CHEAPEST_SITES_KEPT", kept)
     network = cflp_network(read_cflp(FOLDER / "cap71.txt"))
-    plan = solve_checked(network, SolveOptions(mip_gap=1e-9, threads=1, random_seed=0))
+    plan = solve_checked(network, SolveOptions(mip_gap=1e-9, threads=1, random_seed=0,
+                                               cheapest_sites_kept=kept))
     assert plan.status is PlanStatus.OPTIMAL
     assert plan.objective == pytest.approx(PUBLISHED["cap71"], rel=1e-6)
     rounds = [line for line in plan.log if line.startswith("strong linking:")]

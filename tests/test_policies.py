@@ -69,9 +69,39 @@ def test_min_domestic_share_buys_us_chips() -> None:
     assert plan.domestic_share() == pytest.approx(0.5)
 
 
+def test_max_supplier_share_caps_each_supplier() -> None:
+    """No supplier sells more than 70 % of the chips. calm: 7 from Taiwan (70) + 3 from Mexico
+    (33) = 103; war: 7 from Mexico (77) + 3 from Taiwan at 12.5 (37.5) = 114.5."""
+    raw = with_policies(instances.tariff_flip(),
+                        {"policy": "max_supplier_share", "component": "chip", "value": 0.7})
+    plan = solve_checked(raw)
+    assert plan.scenario_costs().to_dict() == pytest.approx({"calm": 103, "war": 114.5})
+    assert plan.objective == pytest.approx(108.75)
+
+
+def test_max_supplier_share_of_one_country_leaves_the_others_free() -> None:
+    """The cap covers Mexican suppliers only: calm buys all 10 from Taiwan (100); war buys 7
+    from Mexico and 3 from Taiwan (114.5)."""
+    raw = with_policies(instances.tariff_flip(), {"policy": "max_supplier_share",
+                                                  "country": "MX", "value": 0.7})
+    assert solve_checked(raw).scenario_costs().to_dict() == pytest.approx(
+        {"calm": 100, "war": 114.5})
+
+
 def test_policy_that_cannot_hold_is_named() -> None:
     raw = with_policies(instances.tariff_flip(),
                         {"policy": "min_suppliers", "component": "chip", "value": 3})
     plan = solve_checked(raw)
     assert plan.status is PlanStatus.INFEASIBLE
     assert any("policy min_suppliers for component 'chip'" in line for line in plan.diagnosis)
+
+
+def test_every_policy_name_has_its_rows_and_its_kind_of_value() -> None:
+    """A policy is added in the schema (its name and kind of value) and as one `define_*`
+    function in the model's POLICIES: the three lists name the same policies."""
+    from typing import get_args
+
+    from reshore.models.network_design import POLICIES
+    from reshore.optimizer.schema import POLICY_VALUES, PolicyName
+
+    assert set(get_args(PolicyName)) == set(POLICIES) == set(POLICY_VALUES)

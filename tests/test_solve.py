@@ -41,13 +41,11 @@ def test_unknown_highs_option_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize("kept", [0, 20])
 def test_time_limit_covers_the_whole_solve_and_reads_as_a_time_limit(
-        kept: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        kept: int) -> None:
     """M's relaxation alone takes several seconds, so a 2 s limit stops it: in the LP rounds
     (every strong linking row held back) or in the MIP (every row kept)."""
-    from reshore.models import network_design
-
-    monkeypatch.setattr(network_design, "CHEAPEST_SITES_KEPT", kept)
-    plan = solve(generate("M", seed=0), SolveOptions(time_limit_s=2.0, threads=1))
+    plan = solve(generate("M", seed=0), SolveOptions(time_limit_s=2.0, threads=1,
+                                                      cheapest_sites_kept=kept))
     assert plan.status in (PlanStatus.FEASIBLE, PlanStatus.NO_SOLUTION)
     if plan.status is PlanStatus.NO_SOLUTION:
         assert any("time limit" in reason for reason in plan.diagnosis)

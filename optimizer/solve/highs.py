@@ -1,0 +1,137 @@
+"""One HiGHS run of a built model: hand-off, options, callbacks, the LP rounds when rows are
+held back, and the solution written back into the model's variables."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+
+from reshore.models.built import BuiltModel
+from reshore.optimizer.results import ModelSize
+from reshore.optimizer.solve.handoff import HandOff, quiet_highs, to_highs_lp
+from reshore.optimizer.solve.options import SolveOptions
+from reshore.optimizer.solve.progress import Deadline, attach_callbacks, heartbeat
+from reshore.optimizer.solve.rounds import solve_with_held_back_rows
+
+MipStart = list[tuple[Any, float]]
+"""(Pyomo variable, starting value) for some variables of the model (integer ones at least),
+handed to HiGHS with `setSolution` just before the MIP runs; HiGHS completes the rest by
+solving an LP with those values fixed, and says in its log whether that gave a plan."""
+
+
+def set_mip_start(h: highspy.Highs, columns: list[Any], mip_start: MipStart) -> None:
+    """Hand HiGHS the starting values of the columns that `mip_start` gives."""
+    column_of = {id(v): i for i, v in enumerate(columns)}
+    given = [(column_of[id(v)], float(value)) for v, value in mip_start if id(v) in column_of]
+    if given:
+        index = np.array([i for i, _ in given], dtype=np.int32)
+        values = np.array([value for _, value in given], dtype=float)
+        h.setSolution(len(given), index, values)
+
+
+@dataclass
+class HighsOutcome:
+    """What HiGHS answered, in solver terms."""
+
+    model_status: str
+    has_solution: bool
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    values: np.ndarray | None
+    handoff_s: float
+    solve_s: float
+    size: ModelSize
+    log: list[str]
+    handoff: HandOff = field(repr=False)
+    highs: highspy.Highs = field(repr=False)
+    """The solver, holding the model as last solved (the diagnosis re-solves it)."""
+
+
+def configure(h: highspy.Highs, options: SolveOptions) -> None:
+    """Set the HiGHS options a solve asks for."""
+    h.setOptionValue("output_flag", True)  # the log reaches the callback either way
+    h.setOptionValue("mip_lp_solver", options.root_lp_solver)
+    h.setOptionValue("log_to_console", bool(options.log_to_console))
+    if options.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+    if options.mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    if options.random_seed is not None:
+        h.setOptionValue("random_seed", int(options.random_seed))
+    for name, value in options.highs_options.items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"HiGHS rejects option {name}={value!r}")
+
+
+def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
+              mip_start: MipStart | None = None) -> HighsOutcome:
+    """Hand the model to HiGHS, solve it and write the solution back into the variables.
+
+    When the solve holds rows back (`SolveOptions.hold_back_rows`, a MIP only) they start
+    outside the model: see `optimizer.solve.rounds`. A `mip_start` is handed to HiGHS just
+    before the MIP runs."""
+    started = time.perf_counter()
+    handoff = to_highs_lp(built, rank_kept=options.rank_kept)
+    lp, columns, integers, held = handoff.lp, handoff.columns, handoff.integers, handoff.held
+    h = quiet_highs()
+    configure(h, options)
+    log: list[str] = []
+    deadline = Deadline(options.time_limit_s)
+    last_report = attach_callbacks(h, options, log, money_unit, deadline)
+    h.passModel(lp)
+    handoff_s = time.perf_counter() - started
+    size = ModelSize(variables=lp.num_col_, integer_variables=integers,
+                     constraints=lp.num_row_ + held.upper.size,
+                     nonzeros=len(lp.a_matrix_.value_) + held.matrix.nnz)
+    options.say(f"handed {size.variables:,} variables ({size.integer_variables:,} integer),"
+                f" {size.constraints:,} constraints and {size.nonzeros:,} nonzeros to HiGHS"
+                f" in {handoff_s:.2f} s; solving")
+
+    started = time.perf_counter()
+    deadline.start()
+    relaxation_bound = -np.inf
+
+    def give_start() -> None:
+        if mip_start:
+            set_mip_start(h, columns, mip_start)
+
+    with heartbeat(options, last_report):
+        if held.upper.size and integers:
+            relaxation_bound = solve_with_held_back_rows(h, held, options, log, give_start)
+        else:
+            give_start()
+            h.run()
+    solve_s = time.perf_counter() - started
+    status = h.modelStatusToString(h.getModelStatus())
+    if deadline.passed and status == "Interrupted by user":
+        status = "Time limit reached"
+    info = h.getInfo()
+    has_solution = info.primal_solution_status == 2
+    values = objective = bound = gap = None
+    if has_solution:
+        values = np.asarray(h.getSolution().col_value, dtype=float)
+        for variable, value in zip(columns, values, strict=True):
+            if variable.is_integer() or variable.is_binary():
+                value = round(value)
+            variable.set_value(float(value), skip_validation=True)
+        objective = float(info.objective_function_value) * money_unit
+        if integers:
+            bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
+            if relaxation_bound > bound:  # stopped before the MIP had a better bound
+                bound = relaxation_bound
+                gap = max(0.0, float(info.objective_function_value) - bound) / max(
+                    1.0, abs(float(info.objective_function_value)))
+            bound *= money_unit
+        else:
+            bound, gap = objective, 0.0
+    options.say(f"HiGHS: {status.lower()} in {solve_s:.2f} s")
+    return HighsOutcome(model_status=status, has_solution=has_solution, objective=objective,
+                        bound=bound, gap=gap, values=values, handoff_s=handoff_s,
+                        solve_s=solve_s, size=size, log=log, handoff=handoff, highs=h)

@@ -1,0 +1,89 @@
+"""What a solve may be told: the solver options, the tuning of the solve path, and where its
+progress goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reshore.optimizer.schema import Network
+
+Progress = Callable[[str], None]
+"""Receives one line of human-readable progress at a time."""
+
+
+@dataclass(frozen=True)
+class SolveProgress:
+    """Where a MIP solve stands: None where HiGHS has no value yet."""
+
+    elapsed_s: float
+    best_objective: float | None
+    bound: float | None
+    gap: float | None
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Solver options; None takes the instance's `settings.solver` value, then HiGHS's own.
+
+    The fields after `highs_options` tune the solve path (see docs/formulation.md, "How the
+    model reaches HiGHS"); their defaults are what the benchmarks were measured with."""
+
+    time_limit_s: float | None = None
+    mip_gap: float | None = None
+    threads: int | None = None
+    random_seed: int | None = None
+    log_to_console: bool = False
+    progress_every_s: float = 2.0
+    """Seconds between two MIP progress reports."""
+    highs_options: dict[str, Any] = field(default_factory=dict)
+    """Further HiGHS options by name, for experts (e.g. {"mip_heuristic_effort": 0.2})."""
+    cheapest_sites_kept: int = 20
+    """Strong linking rows kept in the LP per customer, period and scenario: those of the
+    customer's cheapest sites (the relaxation sends flow there first). The other rows are
+    held back, added by the LP rounds where the relaxation violates them and checked on every
+    integer answer. With this many candidate sites or fewer, nothing is held back."""
+    hold_back_rows: bool = True
+    """Whether rows may be held back at all (False: every row is in the LP from the start)."""
+    max_lp_rounds: int = 50
+    """At most this many LP rounds adding violated held-back rows before the MIP."""
+    lp_rounds_share: float = 0.5
+    """Share of the time limit after which no further LP round starts: the MIP gets the rest."""
+    min_round_gain: float = 1e-4
+    """An LP round that raised the bound by less than this share of it ends the rounds: the
+    rows it found barely tighten the relaxation, and each round costs a re-solve."""
+    root_lp_solver: str = "ipm"
+    """HiGHS solver for the first LP (the first LP round, and the MIP's root relaxation):
+    interior point with crossover; later rounds and the MIP's node LPs warm-start dual
+    simplex. Any value of HiGHS's `solver` option."""
+    heartbeat_s: float = 5.0
+    """Seconds of solver silence (presolve, a long root relaxation) after which a 'still
+    working' line goes to `progress`."""
+    progress: Progress | None = field(default=None, compare=False)
+    on_progress: Callable[[SolveProgress], None] | None = field(default=None, compare=False)
+    """Receives the MIP's best objective, bound and gap as numbers, as often as `progress`."""
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)
+    """Polled during the solve; when it returns True the solve is interrupted (during the
+    MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
+
+    def resolved(self, network: Network) -> SolveOptions:
+        """These options with the instance's settings filled in where none was given."""
+        given = network.settings.solver
+        return replace(
+            self,
+            time_limit_s=self.time_limit_s if self.time_limit_s is not None else given.time_limit_s,
+            mip_gap=self.mip_gap if self.mip_gap is not None else given.mip_gap,
+            threads=self.threads if self.threads is not None else given.threads,
+            random_seed=self.random_seed if self.random_seed is not None else given.random_seed,
+        )
+
+    @property
+    def rank_kept(self) -> int | None:
+        """The strong linking rows ranked up to this stay in the LP (None: all rows do)."""
+        return self.cheapest_sites_kept if self.hold_back_rows else None
+
+    def say(self, message: str) -> None:
+        """Send one line to `progress`, if anyone listens."""
+        if self.progress is not None:
+            self.progress(message)
