@@ -1,0 +1,1 @@
+"""The `reshore` commands, one module each; `reshore.optimizer.cli` puts them together."""
