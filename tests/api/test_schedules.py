@@ -146,3 +146,26 @@ def test_cron_is_read_in_the_schedule_time_zone() -> None:
     assert [t.hour for t in due_ticks(schedule, summer, summer + timedelta(days=1))] == [7]
     with pytest.raises(ScheduleError, match="cron: 'every day'"):
         check_cron("every day")
+
+
+def test_a_tick_interrupted_before_its_commit_is_fired_by_the_next_pass(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run row and its job are written in one transaction: a pass that dies after
+    inserting the run but before committing leaves nothing, and the next pass (of any
+    server) fires the tick, once."""
+    from reshore.api import scheduler
+
+    dataset = add_version(url, "acme", rolling())
+    schedule = make_schedule(url, "acme", dataset)
+
+    def dies(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the server died here")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(scheduler.store, "create_job", dies)
+        assert fire_due(url, T0 + timedelta(minutes=31), CAP) == []
+    assert runs(url, schedule) == []
+    assert len(fire_due(url, T0 + timedelta(minutes=32), CAP)) == 1
+    assert fire_due(url, T0 + timedelta(minutes=33), CAP) == []
+    [run] = runs(url, schedule)
+    assert run.status == "submitted" and run.job_id is not None
