@@ -47,9 +47,15 @@ def main() -> None:
     changed = demand_rise(network, args.now, 1.15)
     scratch = solve(changed, options)
     moved = diff_plans(previous, scratch).units_moved
-    print(f"from scratch: {scratch.status}, objective {scratch.objective:,.0f},"
-          f" units moved {moved:,.0f}, solve {scratch.timings.solve:.1f} s")
-    print(f"{'penalty':>10} {'warm':>5} {'status':>9} {'cost':>16} {'vs scratch':>10}"
+    print(f"from scratch: {scratch.status} (gap {100 * (scratch.gap or 0):.2f}%), objective"
+          f" {scratch.objective:,.0f}, units moved {moved:,.0f},"
+          f" solve {scratch.timings.solve:.1f} s")
+    same = replan(network, previous, ReplanOptions(now=args.now, freeze=args.freeze,
+                                                   change_penalty=1.0), options)
+    print(f"unchanged data, penalty 1: {same.plan.status}, units moved"
+          f" {same.diff.units_moved:,.0f}, cost {same.plan.objective or 0:,.0f},"
+          f" warm start {same.warm_start[:40]}")
+    print(f"{'penalty':>10} {'warm':>5} {'status':>9} {'gap':>6} {'cost':>16} {'vs scratch':>10}"
           f" {'units moved':>12} {'forced':>6} {'solve s':>8}  warm start")
     for penalty in (float(p) for p in args.penalties.split(",")):
         for warm in (True, False):
@@ -60,7 +66,8 @@ def main() -> None:
             wall = time.perf_counter() - started
             cost = result.plan.objective or float("nan")
             ratio = cost / (scratch.objective or float("nan")) - 1
-            print(f"{penalty:>10g} {warm!s:>5} {result.plan.status!s:>9} {cost:>16,.0f}"
+            print(f"{penalty:>10g} {warm!s:>5} {result.plan.status!s:>9}"
+                  f" {100 * (result.plan.gap or 0):>5.2f}% {cost:>16,.0f}"
                   f" {100 * ratio:>9.2f}% {result.diff.units_moved:>12,.0f}"
                   f" {len(result.forced_changes):>6} {result.plan.timings.solve:>8.1f}"
                   f"  {result.warm_start[:60]} (wall {wall:.1f} s)", flush=True)

@@ -153,8 +153,6 @@ def test_a_tick_interrupted_before_its_commit_is_fired_by_the_next_pass(
     """The run row and its job are written in one transaction: a pass that dies after
     inserting the run but before committing leaves nothing, and the next pass (of any
     server) fires the tick, once."""
-    from reshore.api import scheduler
-
     dataset = add_version(url, "acme", rolling())
     schedule = make_schedule(url, "acme", dataset)
 
@@ -162,7 +160,7 @@ def test_a_tick_interrupted_before_its_commit_is_fired_by_the_next_pass(
         raise RuntimeError("the server died here")
 
     with monkeypatch.context() as patched:
-        patched.setattr(scheduler.store, "create_job", dies)
+        patched.setattr(store, "create_job", dies)
         assert fire_due(url, T0 + timedelta(minutes=31), CAP) == []
     assert runs(url, schedule) == []
     assert len(fire_due(url, T0 + timedelta(minutes=32), CAP)) == 1
