@@ -55,7 +55,7 @@ from reshore.optimizer.diff import (
 from reshore.optimizer.prepare import PreparedNetwork
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network
-from reshore.optimizer.solve import MipStart, SolveOptions, solve
+from reshore.optimizer.solve import Amend, MipStart, SolveOptions, solve
 
 FLOW_TABLES: dict[str, tuple[str, list[str]]] = {
     "sourcing": ("buy", ["offer", "site", "period", "scenario"]),
@@ -352,7 +352,7 @@ def warm_start_values(model: Any, data: PreparedNetwork, previous: PlanTables) -
     return start
 
 
-def amend_for_replan(previous: PlanTables, options: ReplanOptions) -> Any:
+def amend_for_replan(previous: PlanTables, options: ReplanOptions) -> Amend:
     """The `solve` amendment of a replan: history fixed, committed sites kept, frozen and
     later flows priced by their deviation from `previous`, and the MIP start."""
 
