@@ -11,7 +11,8 @@ scenario, period, offer and site for `sourcing`):
   another moves 20 units in `production`;
 - the *cost effect* is the change in the table's nominal cost columns (purchase, tariff and
   transport in `sourcing`, cost in `production`, transport and tariff in `shipments`,
-  qualification cost in `qualifications`); the plans' expected costs (present value, from
+  qualification cost in `qualifications`), each scenario's rows weighted by its probability
+  (`summary.json`'s `scenario_probabilities`); the plans' expected costs (present value, from
   their summaries) are compared as a whole.
 
 Plans are read from the folders `reshore solve` writes (one CSV per table and summary.json)
@@ -210,10 +211,24 @@ def diff_plans(before: PlanTables | Plan, after: PlanTables | Plan,
     """How `after` differs from `before`, table by table (all of DIFF_KEYS by default)."""
     first = before if isinstance(before, PlanTables) else PlanTables.of(before)
     second = after if isinstance(after, PlanTables) else PlanTables.of(after)
-    diffs = {name: diff_table(name, first.tables[name], second.tables[name])
+    weights = scenario_weights(first, second)
+    diffs = {name: diff_table(name, first.tables[name], second.tables[name], weights)
              for name in tables}
     return PlanDiff(tables=diffs, expected_cost_before=_number(first.summary, "expected_cost"),
                     expected_cost_after=_number(second.summary, "expected_cost"))
+
+
+def scenario_weights(*plans: PlanTables) -> dict[str, float]:
+    """Each scenario's probability, from the plans' summaries (the later plan's where they
+    differ); equal weights for plans written without them."""
+    weights: dict[str, float] = {}
+    for plan in plans:
+        weights.update(plan.summary.get("scenario_probabilities") or {})
+    if weights:
+        return {str(s): float(p) for s, p in weights.items()}
+    scenarios = {str(s) for plan in plans for name in ("sourcing", "production", "shipments")
+                 if name in plan.tables for s in plan.tables[name].get("scenario", [])}
+    return {s: 1.0 / len(scenarios) for s in scenarios}
 
 
 def _number(summary: dict[str, Any], key: str) -> float | None:
@@ -221,8 +236,10 @@ def _number(summary: dict[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def diff_table(name: str, before: pd.DataFrame, after: pd.DataFrame) -> TableDiff:
-    """Added, removed and changed rows of one table (see the module docstring)."""
+def diff_table(name: str, before: pd.DataFrame, after: pd.DataFrame,
+               weights: Mapping[str, float] | None = None) -> TableDiff:
+    """Added, removed and changed rows of one table (see the module docstring); the cost
+    effect weights each scenario's rows by `weights` (its probability; 1 when not given)."""
     keys = DIFF_KEYS[name]
     if name == "sites":
         values = SITE_COLUMNS
@@ -258,8 +275,10 @@ def diff_table(name: str, before: pd.DataFrame, after: pd.DataFrame) -> TableDif
                       .abs().sum())
     effect = None
     if costs:
-        effect = float(sum(both[f"{c}_after"].fillna(0.0).sum()
-                           - both[f"{c}_before"].fillna(0.0).sum() for c in costs))
+        weight = both.scenario.map(weights).fillna(1.0) if (
+            weights and "scenario" in keys) else pd.Series(1.0, index=both.index)
+        effect = float(sum(((both[f"{c}_after"].fillna(0.0) - both[f"{c}_before"].fillna(0.0))
+                            * weight).sum() for c in costs))
     ordered = [*keys, "change", *(f"{c}_{side}" for c in wanted
                                   for side in ("before", "after"))]
     return TableDiff(table=name, added=int((rows.change == "added").sum()),

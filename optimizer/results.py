@@ -190,6 +190,7 @@ class Plan:
             "domestic_share": self.domestic_share(),
             "scenario_costs": {s: float(v) for s, v in self.scenario_costs().items()}
             if self.has_solution else {},
+            "scenario_probabilities": dict(self.scenarios),
             "timings": asdict(self.timings),
             "size": asdict(self.size),
             "solver": self.solver,

@@ -46,3 +46,18 @@ def test_a_folder_that_is_no_plan_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text("{}")
     with pytest.raises(PlanFolderError, match=r"sites\.csv is missing"):
         read_plan(tmp_path)
+
+
+def test_cost_effect_weights_each_scenario_by_its_probability() -> None:
+    """tariff_flip: calm and war (p 0.5 each). With the Taiwan tariff at 25 % in war, war
+    buys the 10 chips from Mexico (110); at 0 % from Taiwan (100). Sourcing changes in war
+    only: -10 in that scenario, -5 weighted by its probability, as the expected cost
+    (105 -> 100)."""
+    before = solve_checked(instances.tariff_flip(0.25))
+    after = solve_checked(instances.tariff_flip(0.0))
+    diff = diff_plans(before, after)
+    sourcing = diff.tables["sourcing"]
+    assert (sourcing.added, sourcing.removed) == (1, 1)
+    assert sourcing.units_moved == pytest.approx(20)
+    assert sourcing.cost_effect == pytest.approx(-5)
+    assert diff.cost_effect == pytest.approx(-5)
