@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from sqlalchemy import (
     Boolean,
     DateTime,
@@ -104,9 +104,14 @@ def zone(name: str) -> ZoneInfo:
 
 
 def check_cron(expression: str) -> None:
+    """A cron expression that croniter reads and that has a next tick."""
     if not croniter.is_valid(expression):
         raise ScheduleError(f"cron: '{expression}' is not a cron expression (five fields,"
                             " or six with seconds last)")
+    try:
+        croniter(expression, utcnow()).get_next(datetime)
+    except CroniterBadDateError:
+        raise ScheduleError(f"cron: '{expression}' never ticks (no such date)") from None
 
 
 def due_ticks(schedule: Schedule, after: datetime, now: datetime,

@@ -146,6 +146,8 @@ def test_cron_is_read_in_the_schedule_time_zone() -> None:
     assert [t.hour for t in due_ticks(schedule, summer, summer + timedelta(days=1))] == [7]
     with pytest.raises(ScheduleError, match="cron: 'every day'"):
         check_cron("every day")
+    with pytest.raises(ScheduleError, match="never ticks"):
+        check_cron("0 0 31 2 *")
 
 
 def test_a_tick_interrupted_before_its_commit_is_fired_by_the_next_pass(
