@@ -125,8 +125,18 @@ def run_of_version(client: httpx.Client, schedule: str, version: int) -> dict[st
 
 
 def show(client: httpx.Client, run: dict[str, Any]) -> None:
-    plan = client.get(f"/v1/jobs/{run['job_id']}/result").json()
+    answer = client.get(f"/v1/jobs/{run['job_id']}/result")
+    if answer.status_code != 200:
+        job = client.get(f"/v1/jobs/{run['job_id']}").json()
+        print(f"  tick {run['tick_at']}: job {run['job_id']} {job['status']}, no plan:"
+              f" {job.get('error') or answer.text}")
+        return
+    plan = answer.json()
     summary = plan["summary"]
+    if summary["objective"] is None:
+        print(f"  tick {run['tick_at']}: job {run['job_id']} {run['plan_status']}:"
+              f" {'; '.join(summary['diagnosis'])}")
+        return
     print(f"  tick {run['tick_at']}: {run['kind']} of version {run['dataset_version']}"
           + (f" at now={run['now']} against job {run['previous_job_id']}"
              if run["kind"] == "replan" else "")
@@ -139,7 +149,9 @@ def show(client: httpx.Client, run: dict[str, Any]) -> None:
     print(f"  change penalties paid: {report['change_penalty_paid'] or 0:,.0f};"
           f" forced changes: {len(report['forced_changes'])}")
     for forced in report["forced_changes"][:3]:
-        print(f"    forced: {forced['table']} {forced['where']} period {forced['period']}"
+        key = " ".join(str(value) for name, value in forced.items()
+                       if name not in ("table", "where", "planned", "replanned"))
+        print(f"    forced: {forced['table']} ({forced['where']}) {key}:"
               f" {forced['planned']:,.6g} -> {forced['replanned']:,.6g}")
     diff = report["diff"]
     print(f"  {'table':<16}{'added':>8}{'removed':>9}{'changed':>9}{'units moved':>14}"
@@ -148,6 +160,10 @@ def show(client: httpx.Client, run: dict[str, Any]) -> None:
         effect = "-" if table["cost_effect"] is None else f"{table['cost_effect']:+,.0f}"
         print(f"  {name:<16}{table['added']:>8}{table['removed']:>9}{table['changed']:>9}"
               f"{table['units_moved']:>14,.0f}{effect:>18}")
+    for row in diff["tables"]["sites"]["rows"]:
+        print(f"  site {row['site']}: {row['status_before']} ({row['tier_before']},"
+              f" opens {row['open_period_before']}) -> {row['status_after']}"
+              f" ({row['tier_after']}, opens {row['open_period_after']})")
     if diff["cost_effect"] is not None:
         print(f"  expected cost {diff['expected_cost_before']:,.0f} ->"
               f" {diff['expected_cost_after']:,.0f} ({diff['cost_effect']:+,.0f})")
