@@ -14,6 +14,9 @@ from sqlalchemy import select
 
 from reshore.api import db, store
 from reshore.api.jobs import JobConfig, run_job
+
+# Jobs run in this process with one HiGHS thread, as every in-process solve of the suite
+# does: HiGHS keeps one thread scheduler per process, sized by the first solve.
 from reshore.api.models import Job, JobResult
 from reshore.api.scheduler import (
     Schedule,
@@ -78,12 +81,12 @@ def test_each_tick_fires_once_and_later_runs_replan(url: str) -> None:
     [run] = runs(url, schedule)
     assert (run.kind, run.dataset_version, run.status) == ("solve", 1, "submitted")
     assert run.tick_at.replace(tzinfo=UTC) == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    assert run_job(first[0], JobConfig(url)) == "succeeded"
+    assert run_job(first[0], JobConfig(url, job_threads=1)) == "succeeded"
 
     add_version(url, "acme", rolling((50, 50, 150, 50)), dataset)
     second = fire_due(url, T0 + timedelta(minutes=90), CAP)
     assert len(second) == 1
-    assert run_job(second[0], JobConfig(url)) == "succeeded"
+    assert run_job(second[0], JobConfig(url, job_threads=1)) == "succeeded"
     latest = runs(url, schedule)[-1]
     assert (latest.kind, latest.dataset_version, latest.previous_job_id, latest.now_period) == (
         "replan", 2, first[0], "P2")
@@ -99,7 +102,7 @@ def test_each_tick_fires_once_and_later_runs_replan(url: str) -> None:
     assert document["replan"]["diff"]["tables"]["production"]["units_moved"] == 100
 
     third = fire_due(url, T0 + timedelta(minutes=150), CAP)
-    assert run_job(third[0], JobConfig(url)) == "succeeded"
+    assert run_job(third[0], JobConfig(url, job_threads=1)) == "succeeded"
     assert runs(url, schedule)[-1].now_period == "P3"  # moved one period on
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from reshore.api import db, store
 from reshore.api.jobs import JobConfig, run_job
+
+# Jobs run in this process with one HiGHS thread, as every in-process solve of the suite
+# does: HiGHS keeps one thread scheduler per process, sized by the first solve.
 from reshore.api.webhooks import SIGNATURE_HEADER, deliveries, tenant_secret, verify
 from reshore.optimizer.schema import parse_network
 from reshore.optimizer.solve import input_hash
@@ -73,7 +76,7 @@ def test_webhook_is_retried_after_an_error_and_its_signature_verifies(
     url = f"sqlite:///{tmp_path / 'hooks.db'}"
     db.migrate(url)
     job_id = queued_job(url, "acme", {"webhook_url": receiver.url})
-    assert run_job(job_id, JobConfig(url)) == "succeeded"
+    assert run_job(job_id, JobConfig(url, job_threads=1)) == "succeeded"
 
     assert len(receiver.received) == 2  # the 500, then the 200
     headers, body = receiver.received[-1]
@@ -96,7 +99,7 @@ def test_a_job_without_webhook_sends_nothing(tmp_path: Path, receiver: Receiver)
     url = f"sqlite:///{tmp_path / 'hooks.db'}"
     db.migrate(url)
     job_id = queued_job(url, "acme", {})
-    assert run_job(job_id, JobConfig(url)) == "succeeded"
+    assert run_job(job_id, JobConfig(url, job_threads=1)) == "succeeded"
     assert receiver.received == []
     with db.session_scope(url) as session:
         assert deliveries(session, job_id) == []
