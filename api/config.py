@@ -40,6 +40,46 @@ class Settings(BaseSettings):
                                     description="largest solver time limit a job may ask for")
     job_threads: int | None = Field(
         None, ge=1, description="HiGHS threads per job (default: the instance's setting)")
+    max_job_threads: int = Field(
+        default_factory=_default_workers, ge=1, description="most HiGHS threads a job may ask"
+        " for, in its options or its instance's settings.solver (default: the cores of this"
+        " machine; set it to the cores of the workers when they run elsewhere)")
+    max_model_nonzeros: int = Field(
+        15_000_000, ge=1, description="largest model accepted, by the estimate of its"
+        " constraint matrix's nonzeros (what building and solving cost grows with)")
+    job_memory_mb: int = Field(
+        4096, ge=0, description="address-space limit of each solver process in MiB"
+        " (RLIMIT_AS); a job needing more fails with that reason. 0: no limit")
+    jobs_per_process: int = Field(
+        50, ge=1, description="jobs a solver process of the local executor runs before a fresh"
+        " one takes its place (returns the memory a large job left behind)")
+    job_grace_s: float = Field(
+        60.0, gt=0, description="a job still running this long after its time limit (building"
+        " the model or handing it to the solver) is stopped and failed")
+    cancel_grace_s: float = Field(
+        10.0, gt=0, description="a cancelled job still running this long after the cancel was"
+        " seen has its solver process ended")
+    drain_grace_s: float = Field(
+        20.0, ge=0, description="on shutdown (SIGTERM), how long running jobs may finish before"
+        " they are stopped and queued again (without counting the attempt)")
+    max_upload_unpacked_bytes: int = Field(
+        128 * 1024 * 1024, ge=1024, description="most bytes an uploaded zip or xlsx may unpack"
+        " to (counted while unpacking)")
+    max_upload_rows: int = Field(
+        200_000, ge=1, description="most data rows of all tables of an upload together")
+    max_upload_columns: int = Field(
+        64, ge=1, description="most columns of a sheet of an uploaded workbook")
+    upload_memory_mb: int = Field(
+        1024, ge=0, description="address-space limit of the process reading an upload, in MiB"
+        " (0: no limit)")
+    upload_time_limit_s: float = Field(
+        60.0, gt=0, description="longest an upload may take to read before it is refused")
+    max_errors_shown: int = Field(
+        100, ge=1, description="input errors listed in a 422 answer; the rest are counted per"
+        " kind")
+    auth_failures_per_minute: int = Field(
+        20, ge=1, description="failed authentications a client (IP address) may make per"
+        " minute; beyond it the client gets 429")
     tenant_max_running: int = Field(
         4, ge=1, description="jobs of one tenant running (or sent to workers) at once; the"
         " others wait in the queue")

@@ -135,3 +135,43 @@ def ping(url: str) -> None:
     with engine_for(url).connect() as connection:
         connection.execute(text("SELECT 1"))
         connection.rollback()
+
+
+def probe_write(url: str) -> None:
+    """Raise when the store cannot be written: a no-op update in a transaction that is rolled
+    back (on SQLite, beginning it already takes the write lock)."""
+    with engine_for(url).connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        finally:
+            transaction.rollback()
+
+
+def fault_reason(error: BaseException) -> str:
+    """A database error in one line, without the SQL statement or its parameters."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+class StoreUnusableError(Exception):
+    """The store cannot be opened or brought to the newest schema at start-up."""
+
+
+def open_store(url: str, migrate_schema: bool) -> None:
+    """Check at start-up that the store can be opened (and upgrade it when asked); raise
+    `StoreUnusableError` with a one-line reason when it cannot."""
+    try:
+        if migrate_schema:
+            migrate(url)
+        elif not schema_is_current(url):
+            raise StoreUnusableError("the job store is not at the newest schema; run"
+                                     " `reshore db upgrade`")
+        ping(url)
+    except StoreUnusableError:
+        raise
+    except Exception as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise StoreUnusableError(f"the job store {shown} cannot be used:"
+                                 f" {fault_reason(error)}") from error

@@ -3,19 +3,19 @@ uploaded CSV folders (zipped) and workbooks."""
 
 from __future__ import annotations
 
-import io
 import logging
-import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from collections import Counter
 from typing import Any
 
 from fastapi import HTTPException, status
 
+from reshore.api import uploads
 from reshore.api.config import Settings
 from reshore.api.estimate import SizeEstimate, estimate_size
 from reshore.api.schemas import ContractErrorView
-from reshore.optimizer.io import SETTINGS_FILE, read_raw_tables
+from reshore.api.uploads import XLSX, UploadLimits
+
+__all__ = ["XLSX", "InputErrorsError", "read_upload", "sized", "validated"]
 from reshore.optimizer.schema import (
     ROW_MODELS,
     ContractError,
@@ -57,22 +57,52 @@ def check_instance(raw: Any) -> tuple[Network | None, list[ContractErrorView]]:
     except Exception as error:  # a gap in the contract's checks must not become a 500
         log.exception("the instance could not be validated")
         return None, [ContractErrorView(table="instance", message="the instance could not be"
-                                        f" validated: {type(error).__name__}: {error}",
+                                        f" validated ({type(error).__name__})",
                                         loc=list(prefix))]
 
 
-def validated(raw: Any) -> Network:
-    """The validated network; 422 naming every bad table, row and column."""
+class InputErrorsError(Exception):
+    """An instance with errors: answered 422 with the first `shown` errors and the count of
+    every kind (table and column), so that the answer stays small whatever the input."""
+
+    def __init__(self, errors: list[ContractErrorView], shown: int) -> None:
+        super().__init__(f"{len(errors)} error(s) in the input")
+        self.errors, self.shown = errors, shown
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": [e.model_dump() for e in self.errors[:self.shown]],
+                "error_count": len(self.errors), "errors_by_kind": errors_by_kind(self.errors)}
+
+
+def error_kind(error: ContractErrorView) -> str:
+    """The kind of an input error: its table and column."""
+    return f"{error.table}.{error.column}" if error.column else error.table
+
+
+def errors_by_kind(errors: list[ContractErrorView]) -> dict[str, int]:
+    return dict(Counter(error_kind(e) for e in errors).most_common())
+
+
+def validated(raw: Any, settings: Settings) -> Network:
+    """The validated network; 422 naming the bad tables, rows and columns (the first
+    `max_errors_shown`, and how many of each kind)."""
     network, errors = check_instance(raw)
     if network is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [e.model_dump() for e in errors])
+        raise InputErrorsError(errors, settings.max_errors_shown)
     return network
 
 
 def sized(network: Network, settings: Settings) -> SizeEstimate:
-    """The size estimate; 413 when the model would exceed the server's limit."""
+    """The size estimate; 413 when the model would exceed the server's limits."""
     estimate = estimate_size(network)
+    if estimate.nonzeros > settings.max_model_nonzeros:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the model would have about {estimate.nonzeros:,} nonzeros in its constraints"
+            f" ({estimate.variables:,} variables over {len(network.settings.periods):,}"
+            f" periods); this server accepts at most {settings.max_model_nonzeros:,}. Some"
+            " constraints grow with the square of the periods: use fewer, longer periods,"
+            " or ask the operator to raise RESHORE_MAX_MODEL_NONZEROS.")
     if estimate.variables > settings.max_model_variables:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
@@ -84,46 +114,19 @@ def sized(network: Network, settings: Settings) -> SizeEstimate:
     return estimate
 
 
-MAX_FILES = 64
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def upload_limits(settings: Settings) -> UploadLimits:
+    return UploadLimits(unpacked_bytes=settings.max_upload_unpacked_bytes,
+                        rows=settings.max_upload_rows, columns=settings.max_upload_columns,
+                        memory_mb=settings.upload_memory_mb,
+                        time_limit_s=settings.upload_time_limit_s)
 
 
-def read_upload(body: bytes, content_type: str, limit: int) -> dict[str, Any]:
-    """The raw tables of a zipped CSV folder or an xlsx workbook."""
-    kind = content_type.split(";")[0].strip().lower()
-    with tempfile.TemporaryDirectory(prefix="reshore-upload-") as folder:
-        target = Path(folder)
-        if kind in ("application/zip", "application/x-zip-compressed"):
-            return read_raw_tables(_unzip(body, target, limit))
-        if kind == XLSX:
-            path = target / "instance.xlsx"
-            path.write_bytes(body)
-            return read_raw_tables(path)
-    raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                        f"send application/zip (a zipped CSV folder) or {XLSX}")
-
-
-def _unzip(body: bytes, target: Path, limit: int) -> Path:
-    """Extract the CSV folder (the folder holding settings.json) of a zip archive."""
+def read_upload(body: bytes, content_type: str, settings: Settings) -> dict[str, Any]:
+    """The raw tables of a zipped CSV folder or an xlsx workbook, read in a bounded child
+    process; 413, 415 or 422 with the reason when it cannot be."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(body))
-    except zipfile.BadZipFile as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"not a zip archive: {error}") from error
-    with archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        settings = [m for m in members if PurePosixPath(m.filename).name == SETTINGS_FILE]
-        if len(settings) != 1:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"the archive must hold exactly one {SETTINGS_FILE} beside the"
-                                " table CSV files")
-        home = PurePosixPath(settings[0].filename).parent
-        chosen = [m for m in members if PurePosixPath(m.filename).parent == home
-                  and PurePosixPath(m.filename).suffix.lower() in (".csv", ".json")]
-        if len(chosen) > MAX_FILES or sum(m.file_size for m in chosen) > 4 * limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                "the archive unpacks to more than this server accepts")
-        for member in chosen:
-            name = PurePosixPath(member.filename).name
-            (target / name).write_bytes(archive.read(member))
-    return target
+        return uploads.read_upload(body, content_type, upload_limits(settings))
+    except uploads.UploadRefusedError as refused:
+        raise HTTPException(refused.status, refused.reason) from refused
+    except ValueError as error:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from error

@@ -8,6 +8,7 @@ never raises: whatever goes wrong is written to the job as the reason it failed.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -16,20 +17,23 @@ import socket
 import tempfile
 import threading
 import time
-import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from reshore.api import db, store
 from reshore.api.models import Job, JobStatus
-from reshore.api.replans import solve_or_replan
+from reshore.api.replans import PreviousPlanError, solve_or_replan
 from reshore.api.webhooks import notify_job_end
-from reshore.optimizer.check import check
+from reshore.optimizer.check import CheckReport, check
+from reshore.optimizer.replan import ReplanError
 from reshore.optimizer.results import Plan, PlanStatus
-from reshore.optimizer.schema import Network, parse_network
+from reshore.optimizer.schema import InvalidNetwork, Network, parse_network
 from reshore.optimizer.solve import SolveOptions, SolveProgress
 
 log = logging.getLogger("reshore.jobs")
@@ -43,6 +47,9 @@ class JobConfig:
     database_url: str
     heartbeat_s: float = 2.0
     job_threads: int | None = None
+    memory_mb: int = 0
+    grace_s: float = 60.0
+    cancel_grace_s: float = 10.0
 
 
 def worker_name() -> str:
@@ -62,8 +69,12 @@ def apply_risk(network: Network, risk: dict[str, Any] | None) -> Network:
 class _Run:
     """Heartbeat, progress and cancellation of one run, beside the solver thread."""
 
-    def __init__(self, config: JobConfig, job_id: str, attempt: int) -> None:
+    def __init__(self, config: JobConfig, job_id: str, attempt: int,
+                 time_limit_s: float = 0.0) -> None:
         self.config, self.job_id, self.attempt = config, job_id, attempt
+        self.started = time.monotonic()
+        self.time_limit_s = time_limit_s
+        self.cancel_seen: float | None = None
         self.stop_requested = threading.Event()
         self.lost = threading.Event()
         self._done = threading.Event()
@@ -85,9 +96,10 @@ class _Run:
         return lines
 
     def progress(self, message: str) -> None:
+        line = _printable(message.strip())
         with self._lock:
-            self._lines.append(message.strip())
-            self._progress["message"] = message.strip()
+            self._lines.append(line)
+            self._progress["message"] = line
 
     def mip_progress(self, where: SolveProgress) -> None:
         found = {"best_objective": where.best_objective, "bound": where.bound, "gap": where.gap}
@@ -116,18 +128,60 @@ class _Run:
             self.lost.set()
         if cancel:
             self.stop_requested.set()
+            if self.cancel_seen is None:
+                self.cancel_seen = time.monotonic()
+        self.watchdog()
+
+    def watchdog(self) -> None:
+        """Stop this process when the solve overstays: past its time limit plus grace, or a
+        cancel not obeyed within the cancel grace (the model was still being built or handed
+        to the solver, which do not look at the stop flag). The job gets its final status and
+        reason first; whoever runs the process then sees it exit."""
+        now = time.monotonic()
+        status, reason = None, ""
+        if self.time_limit_s > 0 and now - self.started > (self.time_limit_s
+                                                            + self.config.grace_s):
+            status = JobStatus.FAILED
+            reason = overtime_reason(now - self.started, self.time_limit_s,
+                                     self.config.grace_s)
+        elif self.cancel_seen is not None and now - self.cancel_seen > (
+                self.config.cancel_grace_s):
+            status, reason = JobStatus.CANCELLED, cancel_overdue_reason(self.config.cancel_grace_s)
+        if status is None or self._done.is_set():
+            return
+        log.warning("job %s: %s", self.job_id, reason)
+        try:
+            with db.session_scope(self.config.database_url) as session:
+                store.end_run(session, self.job_id, self.attempt, status, reason)
+        finally:
+            os._exit(3)
 
     def _beat(self) -> None:
         while not self._done.wait(self.config.heartbeat_s):
             self.beat_once()
 
 
-def run_job(job_id: str, config: JobConfig) -> str:
+def overtime_reason(elapsed_s: float, time_limit_s: float, grace_s: float) -> str:
+    """Why a job past its time limit plus grace was stopped."""
+    return (f"stopped after {elapsed_s:.0f} s: the time limit of {time_limit_s:g} s plus"
+            f" {grace_s:g} s of grace passed before the solve returned (building the model and"
+            " handing it to the solver count against the limit); reduce the instance (periods,"
+            " scenarios, lanes) or raise the time limit")
+
+
+def cancel_overdue_reason(cancel_grace_s: float) -> str:
+    """Why a cancelled job's process was ended."""
+    return (f"cancelled: the solve did not stop within {cancel_grace_s:g} s of the request (it"
+            " was building the model or handing it to the solver), so its process was ended")
+
+
+def run_job(job_id: str, config: JobConfig,
+            on_claimed: Callable[[int, float], None] | None = None) -> str:
     """Claim, solve, check and store one job; the job's final status (or `skipped` when it
-    was not queued any more). Never raises."""
+    was not queued any more). Never raises. `on_claimed(attempt, time_limit_s)` is called once
+    the job is claimed (the local executor's supervisor times the job from there)."""
     try:
-        with db.session_scope(config.database_url) as session:
-            attempt = store.claim(session, job_id, worker_name())
+        attempt = _claim(config, job_id)
     except Exception:
         log.exception("job %s: could not be claimed", job_id)
         return "skipped"
@@ -135,27 +189,32 @@ def run_job(job_id: str, config: JobConfig) -> str:
         log.info("job %s: not queued any more (cancelled or taken by another worker)", job_id)
         return "skipped"
     log.info("job %s: run %d started on %s", job_id, attempt, worker_name())
-    run = _Run(config, job_id, attempt)
+    time_limit_s = _time_limit_of(config, job_id)
+    if on_claimed is not None:
+        on_claimed(attempt, time_limit_s)
+    run = _Run(config, job_id, attempt, time_limit_s)
     run.progress(f"run {attempt} started on {worker_name()}")
     run.start()
     started = time.perf_counter()
     try:
         outcome = _solve(job_id, config, run)
     except Exception as error:
-        log.exception("job %s: failed", job_id)
-        reason = f"{type(error).__name__}: {error}"
+        log.exception("job %s: failed", job_id)  # the traceback goes to the server log only
+        reason = failure_reason(error, config)
         outcome = store.Outcome(status=JobStatus.FAILED, error=reason, message=reason)
         run.progress("the job failed: " + reason)
-        for line in traceback.format_exc().splitlines():
-            run.progress(line)
+    if outcome.status == JobStatus.FAILED:
+        gc.collect()  # a failed build leaves its model in reference cycles: free it now
     lines = run.close()
     lines.append(f"job {outcome.status} after {time.perf_counter() - started:.2f} s")
     try:
-        with db.session_scope(config.database_url) as session:
-            written = store.finish(session, job_id, attempt, outcome, lines)
-    except Exception:
+        written = _store_outcome(config, job_id, attempt, outcome, lines)
+    except Exception as error:
         log.exception("job %s: the outcome could not be stored", job_id)
-        return "skipped"
+        written = _store_failure(config, job_id, attempt, error)
+        if not written:
+            return "skipped"
+        outcome = store.Outcome(status=JobStatus.FAILED)
     if not written:
         log.warning("job %s: run %d lost the job before it finished; outcome dropped", job_id,
                     attempt)
@@ -165,6 +224,72 @@ def run_job(job_id: str, config: JobConfig) -> str:
              time.perf_counter() - started)
     notify_job_end(config.database_url, job_id)
     return outcome.status
+
+
+def failure_reason(error: BaseException, config: JobConfig) -> str:
+    """What a user is told about an exception of the solve: a message, no traceback and no
+    server path (those go to the server log)."""
+    if isinstance(error, MemoryError):
+        return memory_reason(config.memory_mb)
+    if isinstance(error, InvalidNetwork):
+        return f"the instance is not valid: {error}"
+    if isinstance(error, ReplanError | PreviousPlanError):
+        return f"the replan cannot run: {error}"
+    return (f"the solve failed unexpectedly ({type(error).__name__}); the server log has the"
+            " details")
+
+
+def memory_reason(memory_mb: int) -> str:
+    """Why a job that ran out of memory failed."""
+    limit = f" of {memory_mb:,} MiB (RESHORE_JOB_MEMORY_MB)" if memory_mb else ""
+    return (f"the job needed more memory than the per-job limit{limit}; reduce the instance"
+            " (periods, scenarios, lanes) or ask the operator to raise the limit")
+
+
+RETRY_STORE = tenacity.retry(
+    retry=tenacity.retry_if_exception_type(OperationalError),
+    stop=tenacity.stop_after_attempt(4), wait=tenacity.wait_exponential(multiplier=0.5, max=4),
+    before_sleep=tenacity.before_sleep_log(log, logging.WARNING), reraise=True)
+"""Store writes of a job's state: a lost connection or a busy database is tried again (four
+tries over about 3.5 s); other errors (a value the database refuses) are not."""
+
+
+@RETRY_STORE
+def _claim(config: JobConfig, job_id: str) -> int | None:
+    with db.session_scope(config.database_url) as session:
+        return store.claim(session, job_id, worker_name())
+
+
+@RETRY_STORE
+def _store_outcome(config: JobConfig, job_id: str, attempt: int, outcome: store.Outcome,
+                   lines: list[str]) -> bool:
+    outcome = replace(outcome, error=outcome.error and _printable(outcome.error),
+                      message=outcome.message and _printable(outcome.message))
+    with db.session_scope(config.database_url) as session:
+        return store.finish(session, job_id, attempt, outcome, [_printable(x) for x in lines])
+
+
+@RETRY_STORE
+def _store_failure(config: JobConfig, job_id: str, attempt: int, error: Exception) -> bool:
+    """When the outcome cannot be stored (e.g. a value the database refuses), the job is
+    failed with that reason rather than left running."""
+    reason = memory_reason(config.memory_mb) if isinstance(error, MemoryError) else (
+        f"the job's result could not be stored ({type(error).__name__}:"
+        f" {_printable(str(error).splitlines()[0] if str(error) else '')})")
+    outcome = store.Outcome(status=JobStatus.FAILED, error=reason, message=reason)
+    with db.session_scope(config.database_url) as session:
+        return store.finish(session, job_id, attempt, outcome, [reason])
+
+
+def _printable(text: str) -> str:
+    """A line without NUL and other control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in text)
+
+
+def _time_limit_of(config: JobConfig, job_id: str) -> float:
+    with db.session_scope(config.database_url) as session:
+        limit = session.scalar(select(Job.time_limit_s).where(Job.id == job_id))
+    return float(limit or 0.0)
 
 
 def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
@@ -190,8 +315,7 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     report = check(network, plan) if plan.has_solution else None
     if report is not None and not report.ok:
         run.progress(f"independent check FAILED:\n{report}")
-    status = JobStatus.CANCELLED if (plan.status is PlanStatus.CANCELLED
-                                     or run.stop_requested.is_set()) else JobStatus.SUCCEEDED
+    status = job_status(plan, report, run.stop_requested.is_set())
     document = plan.to_json()
     document["check"] = {"ok": None if report is None else report.ok,
                          "violations": [] if report is None else
@@ -199,12 +323,39 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     if replan_report is not None:
         document["replan"] = replan_report
     workbook, csvs = _files(plan)
+    message = f"{plan.status}" + (f", objective {plan.objective:,.2f}"
+                                  if plan.objective is not None else "")
+    error = None
+    if report is not None and not report.ok:
+        error = check_failure(report)
+        message = error
     return store.Outcome(
         status=status, plan_status=str(plan.status), plan=json.dumps(document, allow_nan=False),
         workbook=workbook, tables=csvs, objective=_finite(plan.objective),
-        bound=_finite(plan.bound), gap=_finite(plan.gap),
-        message=f"{plan.status}" + (f", objective {plan.objective:,.2f}"
-                                    if plan.objective is not None else ""))
+        bound=_finite(plan.bound), gap=_finite(plan.gap), error=error, message=message)
+
+
+CHECK_FINDINGS_SHOWN = 10
+"""Findings of a failed independent check quoted in the job's error."""
+
+
+def job_status(plan: Plan, report: CheckReport | None, cancel_requested: bool) -> str:
+    """A job's final status: cancelled when asked or stopped, failed when the plan fails the
+    independent check (its figures cannot be trusted), succeeded otherwise."""
+    if plan.status is PlanStatus.CANCELLED or cancel_requested:
+        return JobStatus.CANCELLED
+    if report is not None and not report.ok:
+        return JobStatus.FAILED
+    return JobStatus.SUCCEEDED
+
+
+def check_failure(report: CheckReport) -> str:
+    """The job's error for a plan that failed the independent check: its findings."""
+    findings = [str(v) for v in report.violations]
+    shown = "; ".join(findings[:CHECK_FINDINGS_SHOWN])
+    more = (f" (and {len(findings) - CHECK_FINDINGS_SHOWN} more)"
+            if len(findings) > CHECK_FINDINGS_SHOWN else "")
+    return f"the plan failed the independent check: {shown or report}{more}"
 
 
 def _finite(value: float | None) -> float | None:

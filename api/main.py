@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,12 +17,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InternalError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reshore.api import db
 from reshore.api.config import Settings, get_settings
 from reshore.api.dispatcher import Dispatcher
 from reshore.api.executors import make_executor
+from reshore.api.instances import InputErrorsError
 from reshore.api.routes import datasets, health, jobs, schedules, validate, webhooks
 from reshore.api.scheduler import Scheduler
 from reshore.optimizer.schema import Network
@@ -45,6 +48,7 @@ class BodyLimit:
             return
         seen = 0
         too_large = False
+        answered = False
 
         async def limited() -> Message:
             nonlocal seen, too_large
@@ -56,15 +60,24 @@ class BodyLimit:
                     raise _TooLargeError
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLargeError:
-            await self._reject(send)
-        except Exception:
+        async def guarded(message: Message) -> None:
+            # the framework turns a failed body read into its own 400: answer 413 instead
+            nonlocal answered
             if too_large:
-                await self._reject(send)
+                if not answered:
+                    answered = True
+                    await self._reject(send)
                 return
-            raise
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not too_large:
+                raise
+            if not answered:
+                answered = True
+                await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"detail": f"the request body exceeds {self.limit:,} bytes"}).encode()
@@ -86,6 +99,21 @@ async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _input_errors(_request: Request, error: Exception) -> JSONResponse:
+    """422 with the first errors of an instance and the count of each kind."""
+    assert isinstance(error, InputErrorsError)
+    return JSONResponse(error.body(), status_code=422)
+
+
+async def _store_fault(_request: Request, error: Exception) -> JSONResponse:
+    """503 when the store refuses a read or a write (unreachable, read-only, full): the
+    reason in one line, the statement and its traceback to the server log only."""
+    log.error("the job store failed: %s", db.fault_reason(error), exc_info=error)
+    return JSONResponse({"detail": "the job store cannot be used right now"
+                         f" ({db.fault_reason(error)}); try again later"},
+                        status_code=503, headers={"Retry-After": "5"})
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document plus the data contract's schemas (`Network` and its rows)."""
     if app.openapi_schema:
@@ -105,6 +133,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
@@ -156,6 +185,9 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(InputErrorsError, _input_errors)
+    for fault in (OperationalError, InternalError):
+        app.add_exception_handler(fault, _store_fault)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(jobs.router)
     v1.include_router(datasets.router)
@@ -173,4 +205,9 @@ def app_from_environment() -> FastAPI:
     """For `uvicorn --factory reshore.api.main:app_from_environment`."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    try:
+        db.open_store(settings.database_url, settings.migrate_on_start)
+    except db.StoreUnusableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     return create_app(settings)

@@ -147,6 +147,7 @@ class SizeView(BaseModel):
 
     variables: int = Field(description="variables, at most roughly")
     integer_variables: int = Field(description="integer variables, at most roughly")
+    nonzeros: int = Field(description="nonzeros of the constraint matrix, at most roughly")
     constraints: int = Field(description="constraints, at most roughly")
 
 
@@ -202,11 +203,15 @@ class ValidationReport(BaseModel):
     """The verdict on an instance."""
 
     valid: bool = Field(description="true when the instance can be solved")
-    errors: list[ContractErrorView] = Field(description="every problem found, all at once")
+    errors: list[ContractErrorView] = Field(
+        description="the problems found, all at once (the first `max_errors_shown`)")
+    error_count: int = Field(0, description="how many problems were found in all")
+    errors_by_kind: dict[str, int] = Field(
+        default_factory=dict, description="problems per kind (`table.column`)")
     counts: dict[str, int] = Field(description="rows per table")
     estimate: SizeView | None = Field(None, description="model size, when the input is valid")
     fits: bool | None = Field(None, description="whether the model is within the server's"
-                              " size limit")
+                              " size limits (variables and nonzeros)")
 
 
 class DatasetCreate(Body):

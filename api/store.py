@@ -330,6 +330,37 @@ def lost(session: Session, job_id: str, attempt: int, max_attempts: int, reason:
     return f"job {job_id}: {line}"
 
 
+def end_run(session: Session, job_id: str, attempt: int, status: str, reason: str) -> bool:
+    """Give a run that still holds its job a final status (failed or cancelled) with the
+    reason, e.g. when its solver process was stopped at its deadline; False when the run no
+    longer holds the job."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "finished_at": now, "message": reason}
+    if status == JobStatus.FAILED:
+        values["error"] = reason
+    result = session.execute(update(Job).where(_holding(job_id, attempt)).values(**values)
+                             .execution_options(synchronize_session=False))
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    append_log(session, job_id, attempt, [reason])
+    return True
+
+
+def requeue_uncounted(session: Session, job_id: str, attempt: int, reason: str) -> bool:
+    """Queue again a run that was interrupted through no fault of the job (the server shut
+    down): its attempt is given back, the reason recorded."""
+    line = f"run {attempt} interrupted ({reason}); queued again, the attempt is not counted"
+    result = session.execute(
+        update(Job).where(_holding(job_id, attempt))
+        .values(status=JobStatus.QUEUED, attempts=Job.attempts - 1, dispatched_at=None,
+                message=f"queued again: {reason}")
+        .execution_options(synchronize_session=False))
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    append_log(session, job_id, attempt, [line])
+    return True
+
+
 def undispatch(session: Session, job_ids: list[str] | None = None,
                older_than: datetime | None = None) -> int:
     """Queued jobs handed to an executor that will never run them are handed out again."""

@@ -7,6 +7,12 @@ and a visibility timeout above the longest job (Redis redelivers an unacknowledg
 after it, e.g. when a whole worker machine died). Whatever the broker does, the store decides:
 only one run can claim a job, and the API server's dispatcher queues again any job whose worker
 stopped sending heartbeats.
+
+Each solver process caps its address space at `job_memory_mb` (RLIMIT_AS), and a job that
+overstays its time limit plus `job_grace_s` (or a cancel by `cancel_grace_s`) is given its final
+status by the job's own watchdog, which then ends the process; Celery replaces it. SIGTERM is
+Celery's warm shutdown: no new jobs are taken and running ones finish, within their time limit
+plus grace.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from celery.signals import worker_process_init
 
 from reshore.api import db
 from reshore.api.config import Settings, get_settings
-from reshore.api.jobs import JobConfig, run_job
+from reshore.api.jobs import run_job
 
 TASK_NAME = "reshore.run_job"
 
@@ -44,19 +50,20 @@ def make_celery(settings: Settings) -> Celery:
 
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
     def run(job_id: str) -> str:
-        current = get_settings()
-        return run_job(job_id, JobConfig(database_url=current.database_url,
-                                         heartbeat_s=current.heartbeat_s,
-                                         job_threads=current.job_threads))
+        from reshore.api.executors import job_config
+
+        return run_job(job_id, job_config(get_settings()))
 
     return app
 
 
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
-    """A forked solver process opens its own database connections and loads the solver."""
-    from reshore.api.executors import warm_up
+    """A forked solver process caps its memory (`job_memory_mb`), opens its own database
+    connections and loads the solver."""
+    from reshore.api.executors import limit_memory, warm_up
 
+    limit_memory(get_settings().job_memory_mb)
     db.dispose_all(close=False)
     warm_up()
 

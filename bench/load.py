@@ -3,10 +3,14 @@
     python bench/load.py                      # starts its own server (SQLite, local pool)
     python bench/load.py --clients 16 --jobs 10 --workers 2
     python bench/load.py --url http://127.0.0.1:8000 --token rsk_...   # a running server
+    python bench/load.py --tenants 2 --kill-solver   # kill -9 a busy solver process mid-run
 
 Reports the throughput of finished jobs, the latency percentiles of submit (POST /v1/jobs) and
 status (GET /v1/jobs/{id}) calls while solves run, and whether any job was lost: every
-submitted job must be listed by the server and reach a final state. Only loopback addresses
+submitted job must be listed by the server and reach a final state. With `--kill-solver` (own
+server only), the solver process of one running job is killed with SIGKILL once a third of the
+jobs were submitted, as the OOM killer would; the report names that job and every job that
+needed more than one run (only the killed one should), per tenant. Only loopback addresses
 are targeted, every loop is bounded, and the run stops by itself after `--max-seconds`.
 """
 
@@ -16,6 +20,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -71,9 +76,11 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     submitted: list[str] = field(default_factory=list)
     final: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    tenant_of: dict[str, str] = field(default_factory=dict)
 
 
-def client_loop(url: str, token: str, jobs: int, offset: int, deadline: float,
+def client_loop(url: str, tenant: str, token: str, jobs: int, offset: int, deadline: float,
                 tally: Tally, poll_s: float) -> None:
     with httpx.Client(base_url=url, timeout=30,
                       headers={"Authorization": f"Bearer {token}"}) as client:
@@ -90,6 +97,7 @@ def client_loop(url: str, token: str, jobs: int, offset: int, deadline: float,
                 if response.status_code == 202:
                     mine.append(response.json()["id"])
                     tally.submitted.append(mine[-1])
+                    tally.tenant_of[mine[-1]] = tenant
                 else:
                     tally.errors.append(f"submit {response.status_code}: {response.text[:200]}")
         pending = set(mine)
@@ -109,6 +117,7 @@ def client_loop(url: str, token: str, jobs: int, offset: int, deadline: float,
                     pending.discard(job_id)
                     with tally.lock:
                         tally.final[job_id] = state
+                        tally.attempts[job_id] = response.json()["attempts"]
             time.sleep(poll_s)
 
 
@@ -140,7 +149,42 @@ def listed_ids(url: str, token: str) -> set[str]:
     return found
 
 
-def start_server(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], str, str]:
+STARTED = re.compile(r"^run \d+ started on \S+:(\d+)$", re.MULTILINE)
+
+
+def kill_a_busy_solver(url: str, tokens: list[str], tally: Tally, after: int,
+                       deadline: float) -> dict[str, Any]:
+    """Once `after` jobs were submitted, SIGKILL the solver process of a running job (its pid
+    is in the job's log); what was killed."""
+    while time.monotonic() < deadline:
+        with tally.lock:
+            ready = len(tally.submitted) >= after
+        if ready:
+            break
+        time.sleep(0.02)
+    clients = [httpx.Client(base_url=url, timeout=30,
+                            headers={"Authorization": f"Bearer {token}"}) for token in tokens]
+    try:
+        while time.monotonic() < deadline:
+            for client in clients:
+                for job in client.get("/v1/jobs?status=running&limit=20").json()["items"]:
+                    found = STARTED.findall(client.get(f"/v1/jobs/{job['id']}/log").text)
+                    if not found:
+                        continue
+                    try:
+                        os.kill(int(found[-1]), signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue
+                    return {"job": job["id"], "pid": int(found[-1])}
+            time.sleep(0.01)
+    finally:
+        for client in clients:
+            client.close()
+    return {"job": None}
+
+
+def start_server(folder: Path, workers: int, tenants: int
+                 ) -> tuple[subprocess.Popen[bytes], str, list[str]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -149,9 +193,10 @@ def start_server(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], s
     env.update(RESHORE_DATABASE_URL=database, RESHORE_WORKERS=str(workers),
                RESHORE_TENANT_MAX_RUNNING=str(workers), RESHORE_LOG_LEVEL="warning",
                PYTHONPATH=str(ROOT))
-    token = subprocess.run([sys.executable, "-m", "reshore.api.cli", "keys", "create", "--tenant",
-                            "load"], env=env, cwd=ROOT, check=True, capture_output=True,
-                           text=True).stdout.strip()
+    tokens = [subprocess.run([sys.executable, "-m", "reshore.api.cli", "keys", "create",
+                              "--tenant", f"load{t}"], env=env, cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+              for t in range(tenants)]
     log = (folder / "server.log").open("wb")
     serve = [sys.executable, "-m", "reshore.api.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(serve, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -160,7 +205,7 @@ def start_server(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], s
     for _ in range(300):
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url, token
+                return process, url, tokens
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -177,6 +222,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="solver processes (own server)")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between polls")
     parser.add_argument("--max-seconds", type=float, default=300, help="stop after this long")
+    parser.add_argument("--tenants", type=int, default=1,
+                        help="tenants the clients are spread over (own server)")
+    parser.add_argument("--kill-solver", action="store_true",
+                        help="SIGKILL one busy solver process mid-run (own server)")
     args = parser.parse_args()
 
     process = None
@@ -184,13 +233,15 @@ def main() -> int:
     if args.url:
         if not args.token:
             sys.exit("--url needs --token")
+        if args.kill_solver:
+            sys.exit("--kill-solver needs the script's own server")
         loopback_only(args.url)
-        url, token = args.url, args.token
+        url, tokens = args.url, [args.token]
     else:
-        process, url, token = start_server(Path(folder.name), args.workers)
+        process, url, tokens = start_server(Path(folder.name), args.workers, args.tenants)
     try:
         with httpx.Client(base_url=url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as warm:
+                          headers={"Authorization": f"Bearer {tokens[0]}"}) as warm:
             first = warm.post("/v1/jobs", json={"instance": small_instance(-1)}).json()["id"]
             for _ in range(600):  # the solver processes are warm once a job went through
                 if warm.get(f"/v1/jobs/{first}").json()["status"] in FINAL:
@@ -201,14 +252,24 @@ def main() -> int:
         deadline = started + args.max_seconds
         offset = int(time.time() * 1000) % 10**9
         threads = [threading.Thread(target=client_loop, args=(
-            url, token, args.jobs, offset + c * args.jobs, deadline, tally, args.poll))
+            url, f"load{c % len(tokens)}", tokens[c % len(tokens)], args.jobs,
+            offset + c * args.jobs, deadline, tally, args.poll))
             for c in range(args.clients)]
+        killed: dict[str, Any] = {}
+        killer = threading.Thread(target=lambda: killed.update(kill_a_busy_solver(
+            url, tokens, tally, args.clients * args.jobs // 3, deadline)))
+        if args.kill_solver:
+            killer.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if args.kill_solver:
+            killer.join()
         wall = time.monotonic() - started
-        listed = listed_ids(url, token)
+        listed: set[str] = set()
+        for token in tokens:
+            listed |= listed_ids(url, token)
         lost = sorted(set(tally.submitted) - listed)
         unfinished = sorted(set(tally.submitted) - set(tally.final))
         states: dict[str, int] = {}
@@ -223,6 +284,16 @@ def main() -> int:
             "status_latency": percentiles(tally.status),
             "lost_jobs": lost, "unfinished_jobs": unfinished, "errors": tally.errors[:20],
         }
+        if args.kill_solver:
+            report["killed"] = {**killed, "tenant": tally.tenant_of.get(killed.get("job") or ""),
+                                "final_state": tally.final.get(killed.get("job") or ""),
+                                "attempts": tally.attempts.get(killed.get("job") or "")}
+        report["jobs_run_more_than_once"] = {
+            job: {"tenant": tally.tenant_of[job], "attempts": n}
+            for job, n in tally.attempts.items() if n > 1}
+        report["jobs_per_tenant"] = {
+            tenant: sum(1 for t in tally.tenant_of.values() if t == tenant)
+            for tenant in sorted(set(tally.tenant_of.values()))}
         print(json.dumps(report, indent=2))
         return 0 if not lost and not unfinished and not tally.errors else 1
     finally:

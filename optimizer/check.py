@@ -88,6 +88,7 @@ class _Checker:
         self.lanes = self._lanes()
         self.demand = self._demand()
         self.t = plan.tables
+        self.needs_qualification = self._offers_needing_qualification()
 
     def fail(self, rule: str, where: str, message: str) -> None:
         self.report.violations.append(Violation(rule, where, message))
@@ -113,6 +114,19 @@ class _Checker:
                 km = _haversine_km(points[origin], points[destination])
                 lanes[origin, destination] = (km * rate, 0)
         return lanes
+
+    def origin_country(self, offer: str) -> str:
+        """The offer's country of origin: its own column, else its supplier's country."""
+        given = self.offers[offer]
+        return given.origin_country or self.suppliers[given.supplier].country
+
+    def _offers_needing_qualification(self) -> set[str]:
+        """Offers with a qualification cost, and every offer of a component under a
+        min_suppliers policy."""
+        counted = {c for p in self.network.policies if p.policy == "min_suppliers"
+                   for c in (self.components if p.component == ANY else [p.component])}
+        return {o.offer for o in self.offers.values()
+                if o.qualification_cost > 0 or o.component in counted}
 
     def _demand(self) -> dict[tuple[str, str, int, str], float]:
         demand: dict[tuple[str, str, int, str], float] = {}
@@ -193,6 +207,8 @@ class _Checker:
         self.arrivals: dict[tuple[str, str, int, str], float] = defaultdict(float)
         self.bought: dict[tuple[str, int, str], float] = defaultdict(float)
         qualified = set(self.t["qualifications"].offer)
+        for offer in qualified - set(self.offers):
+            self.fail("references", f"qualifications {offer}", "unknown offer")
         for row in _records(self.t["sourcing"]):
             where = f"sourcing {row.offer}->{row.site} {row.period} {row.scenario}"
             offer = self.offers.get(row.offer)
@@ -210,7 +226,10 @@ class _Checker:
                           f" {self.periods[arrival] if arrival < len(self.periods) else 'beyond'}")
             if row.quantity < -ABSOLUTE_TOLERANCE:
                 self.fail("signs", where, "negative quantity")
-            if (offer.qualification_cost > 0 and row.offer not in qualified
+            if row.origin_country != self.origin_country(row.offer):
+                self.fail("references", where, f"origin country {row.origin_country} is not the"
+                          f" offer's {self.origin_country(row.offer)}")
+            if (row.offer in self.needs_qualification and row.offer not in qualified
                     and row.quantity > ABSOLUTE_TOLERANCE):
                 self.fail("qualification", where, "bought from an offer that is not qualified")
             self.arrivals[row.site, offer.component, arrival, row.scenario] += row.quantity
@@ -341,6 +360,9 @@ class _Checker:
 
     def check_policies(self) -> None:
         sourcing = self.t["sourcing"]
+        sourcing = sourcing[sourcing.offer.isin(self.offers)]
+        sourcing = sourcing.assign(origin_country=sourcing.offer.map(self.origin_country))
+        qualified = [o for o in self.t["qualifications"].offer if o in self.offers]
         for number, policy in enumerate(self.network.policies, start=1):
             where = f"policies row {number} ({policy.policy})"
             if policy.policy == "max_open_sites":
@@ -352,12 +374,12 @@ class _Checker:
                 if self.capex() > policy.value * (1 + RELATIVE_TOLERANCE) + ABSOLUTE_TOLERANCE:
                     self.fail("policy", where, f"capex {self.capex():,.0f} over budget")
             elif policy.policy == "min_suppliers":
-                qualified = self.t["qualifications"]
                 components = self.components if policy.component == ANY else [policy.component]
                 for c in components:
                     if not any(o.component == c for o in self.offers.values()):
                         continue
-                    count = qualified[qualified.component == c].supplier.nunique()
+                    count = len({self.offers[o].supplier for o in qualified
+                                 if self.offers[o].component == c})
                     if count < policy.value:
                         self.fail("policy", where, f"{count} suppliers qualified for {c}")
             elif policy.policy == "max_country_share":
@@ -414,7 +436,8 @@ class _Checker:
             elif row.status == "closed":
                 total += self.sites[row.site].closing_cost
         for row in _records(self.t["qualifications"]):
-            total += self.offers[row.offer].qualification_cost
+            if row.offer in self.offers:
+                total += self.offers[row.offer].qualification_cost
         return total
 
     def check_costs(self) -> None:
@@ -427,7 +450,8 @@ class _Checker:
             elif row.status == "closed":
                 capex["closing"] += self.sites[row.site].closing_cost
         for row in _records(self.t["qualifications"]):
-            capex["qualification"] += self.offers[row.offer].qualification_cost
+            if row.offer in self.offers:
+                capex["qualification"] += self.offers[row.offer].qualification_cost
         fixed = sum(d[t] * self.tiers[k, tier].fixed_cost_per_period
                     for (k, t), tier in self._operating.items())
         for s in self.scenarios:
@@ -436,7 +460,7 @@ class _Checker:
         for row in _records(self.t["sourcing"]):
             offer = self.offers[row.offer]
             t, arrival = self.index[row.period], self.index.get(row.arrival_period, 0)
-            lane_cost = self.lanes[offer.supplier, row.site][0]
+            lane_cost = self.lanes.get((offer.supplier, row.site), (0.0, 0))[0]
             rate = self.tariff_rate(row.scenario, offer.origin_country or
                                     self.suppliers[offer.supplier].country,
                                     self.sites[row.site].country,
@@ -465,7 +489,7 @@ class _Checker:
             rate = self.tariff_rate(row.scenario, self.sites[row.site].country,
                                     self.customers[row.customer].country, product.tariff_class,
                                     arrival)
-            transport = row.quantity * self.lanes[row.site, row.customer][0]
+            transport = row.quantity * self.lanes.get((row.site, row.customer), (0.0, 0))[0]
             tariff = row.quantity * rate * product.unit_value
             if not _close(row.transport_cost, transport) or not _close(row.tariff_cost, tariff):
                 self.fail("costs", f"shipment {row.site}->{row.customer} {row.period}",

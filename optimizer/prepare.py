@@ -129,8 +129,9 @@ def lane_table(network: Network) -> pd.DataFrame:
     origins = points[points.kind != "customer"]
     destinations = points[points.kind != "supplier"]
     pairs = origins.merge(destinations, how="cross", suffixes=("_o", "_d"))
-    pairs = pairs[(pairs.kind_o == "supplier") != (pairs.kind_d == "site")]
-    pairs = pairs[~((pairs.kind_o == "site") & (pairs.kind_d == "site"))]
+    inbound = (pairs.kind_o == "supplier") & (pairs.kind_d == "site")
+    outbound = (pairs.kind_o == "site") & (pairs.kind_d == "customer")
+    pairs = pairs[inbound | outbound]
     km = great_circle_km(pairs.lat_o.to_numpy(float), pairs.lon_o.to_numpy(float),
                          pairs.lat_d.to_numpy(float), pairs.lon_d.to_numpy(float))
     return pd.DataFrame({

@@ -20,6 +20,7 @@ import pandas as pd
 
 from reshore.models.built import BuiltModel
 from reshore.optimizer.costs import CATEGORIES, KEYS, ONE_TIME, unit_costs
+from reshore.optimizer.plan_files import site_decisions, sorted_tables, write_plan
 from reshore.optimizer.prepare import PreparedNetwork
 from reshore.optimizer.schema import Network
 
@@ -92,6 +93,8 @@ class Plan:
     diagnosis: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list, repr=False)
     solver: str = "HiGHS"
+    warnings: list[str] = field(default_factory=list)
+    """Remarks on the input that are not errors, carried from `Network.warnings`."""
 
     @classmethod
     def without_solution(cls, status: PlanStatus, timings: Timings, size: ModelSize,
@@ -102,7 +105,7 @@ class Plan:
                    scenarios={s.scenario: s.probability for s in network.scenarios},
                    risk=network.settings.risk.model_dump(),
                    tables={name: _empty(name) for name in TABLE_COLUMNS},
-                   diagnosis=diagnosis, log=log)
+                   diagnosis=diagnosis, log=log, warnings=list(network.warnings))
 
     @property
     def has_solution(self) -> bool:
@@ -176,7 +179,8 @@ class Plan:
                          for s, p in self.scenarios.items() if value.purchase_cost.get(s, 0.0)))
 
     def summary(self) -> dict[str, Any]:
-        """summary.json: status, objective, bound, gap, risk figures, timings, size, hash."""
+        """summary.json: status, objective, bound, gap, risk figures, scenario probabilities
+        and costs, the sites decision, timings, size, hash, diagnosis and input warnings."""
         return {
             "status": str(self.status),
             "objective": self.objective,
@@ -188,37 +192,28 @@ class Plan:
             "risk": self.risk,
             "service_level": self.service_level(),
             "domestic_share": self.domestic_share(),
+            "scenario_probabilities": dict(self.scenarios),
             "scenario_costs": {s: float(v) for s, v in self.scenario_costs().items()}
             if self.has_solution else {},
-            "scenario_probabilities": dict(self.scenarios),
+            "sites": site_decisions(self),
             "timings": asdict(self.timings),
             "size": asdict(self.size),
             "solver": self.solver,
             "input_hash": self.input_hash,
             "diagnosis": self.diagnosis,
+            "warnings": self.warnings,
         }
 
     def to_json(self) -> dict[str, Any]:
         """The summary and every table as lists of records."""
         return {"summary": _finite(self.summary()),
                 **{name: json.loads(frame.to_json(orient="records"))
-                   for name, frame in self.tables.items()}}
+                   for name, frame in sorted_tables(self).items()}}
 
     def write(self, folder: str | Path) -> Path:
-        """Write summary.json, one CSV per table and plan.xlsx with the same sheets."""
-        target = Path(folder)
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "summary.json").write_text(json.dumps(_finite(self.summary()), indent=2))
-        for name, frame in self.tables.items():
-            frame.to_csv(target / f"{name}.csv", index=False)
-        with pd.ExcelWriter(target / "plan.xlsx", engine="openpyxl") as writer:
-            summary = pd.DataFrame(
-                [(k, json.dumps(v) if isinstance(v, dict | list) else v)
-                 for k, v in _finite(self.summary()).items()], columns=["key", "value"])
-            summary.to_excel(writer, sheet_name="summary", index=False)
-            for name, frame in self.tables.items():
-                frame.to_excel(writer, sheet_name=name, index=False)
-        return target
+        """Write summary.json, one CSV per table and plan.xlsx (see `optimizer.plan_files`),
+        replacing an earlier plan's files in the folder, whatever this plan's status."""
+        return write_plan(self, folder)
 
 
 def _finite(value: Any) -> Any:
@@ -345,7 +340,7 @@ def make_plan(built: BuiltModel, data: PreparedNetwork, *, status: PlanStatus,
                 "inventory": inventory.reset_index(drop=True),
                 "unmet": unmet.reset_index(drop=True), "costs": cost_table,
                 "qualifications": qualifications, "utilisation": utilisation},
-        log=log)
+        log=log, warnings=list(data.network.warnings))
 
 
 def _chosen(built: BuiltModel, family: str) -> pd.DataFrame:

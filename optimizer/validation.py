@@ -41,6 +41,8 @@ def duplicate_keys(network: Network) -> list[ContractError]:
         seen: dict[tuple[object, ...], int] = {}
         for number, row in enumerate(rows, start=1):
             key = _key(row, columns)
+            if None in key:  # a missing key value is reported with the row's shape
+                continue
             if key in seen:
                 shown = ", ".join(f"{c}={v}" for c, v in zip(columns, key, strict=True))
                 errors.append(
@@ -105,6 +107,30 @@ def lane_directions(network: Network) -> list[ContractError]:
         else:
             continue
         errors.append(ContractError("lanes", number, "destination", message))
+    return errors
+
+
+def places_have_distinct_ids(network: Network) -> list[ContractError]:
+    """Sites, suppliers and customers are places that lanes join: an id names one place only,
+    so that every lane's origin and destination are unambiguous."""
+    first: dict[str, str] = {}
+    errors = []
+    places: list[tuple[str, str, Sequence[Row]]] = [
+        ("suppliers", "supplier", network.suppliers), ("sites", "site", network.sites),
+        ("customers", "customer", network.customers)]
+    for table, column, rows in places:
+        seen_here: set[str] = set()
+        for number, row in enumerate(rows, start=1):
+            name = getattr(row, column)
+            if name is None or name in seen_here:
+                continue
+            seen_here.add(name)
+            if name in first:
+                errors.append(ContractError(table, number, column,
+                                            f"'{name}' is already the id of one of the"
+                                            f" {first[name]}; a place has one id of its own"))
+            else:
+                first[name] = table
     return errors
 
 
@@ -191,10 +217,23 @@ def coordinates_when_lanes_absent(network: Network) -> list[ContractError]:
     return errors
 
 
+def sites_operating_within_horizon(network: Network) -> list[str]:
+    """Existing sites, and candidates whose earliest period and build periods leave at least
+    one period of the horizon to operate in."""
+    periods = network.settings.periods
+    index = {label: i for i, label in enumerate(periods)}
+    return [site.site for site in network.sites if site.status == "existing" or max(
+        index.get(site.earliest_open_period or "", 0), site.build_periods) < len(periods)]
+
+
 def every_demand_has_a_path(network: Network) -> list[ContractError]:
-    """Each demanded product can reach its customer: a site that can make it, from components
-    that some offer can deliver to that site, and a lane from that site to the customer."""
-    sites = [s.site for s in network.sites]
+    """Each demanded product can reach its customer: a site with a lane to the customer and,
+    for every component of the product, an offer with a lane to that site. The error names
+    what is missing: the customer no site reaches, or the components no offer brings to a
+    site that reaches the customer. A site that cannot operate within the horizon (its
+    earliest period or its build periods lie beyond it) reaches no one."""
+    operable = set(sites_operating_within_horizon(network))
+    sites = [s.site for s in network.sites if s.site in operable]
     allowed: set[tuple[str, str]] | None = None
     if network.lanes is not None:
         allowed = {(lane.origin, lane.destination) for lane in network.lanes}
@@ -202,43 +241,83 @@ def every_demand_has_a_path(network: Network) -> list[ContractError]:
     def lane(origin: str, destination: str) -> bool:
         return allowed is None or (origin, destination) in allowed
 
-    offers_by_component: dict[str, list[str]] = defaultdict(list)
+    suppliers_by_component: dict[str, list[str]] = defaultdict(list)
     for offer in network.offers:
-        offers_by_component[offer.component].append(offer.supplier)
+        suppliers_by_component[offer.component].append(offer.supplier)
     bom: dict[str, list[str]] = defaultdict(list)
     for line in network.bom:
         bom[line.product].append(line.component)
 
-    def can_make(site: str, product: str) -> bool:
-        return all(
-            any(lane(supplier, site) for supplier in offers_by_component[component])
-            for component in bom[product]
-        )
+    def supplied_at(site: str, component: str) -> bool:
+        return any(lane(supplier, site) for supplier in suppliers_by_component[component])
 
     errors = []
     reported: set[tuple[str, str]] = set()
     for number, row in enumerate(network.demand, start=1):
         if row.quantity <= 0 or (row.customer, row.product) in reported:
             continue
-        if not any(lane(site, row.customer) and can_make(site, row.product) for site in sites):
-            reported.add((row.customer, row.product))
-            errors.append(ContractError(
-                "demand", number, "product",
-                f"no possible path to customer '{row.customer}' for product '{row.product}':"
-                " no site has both a lane to the customer and offers for every component"))
+        reaching = [site for site in sites if lane(site, row.customer)]
+        if any(all(supplied_at(site, c) for c in bom[row.product]) for site in reaching):
+            continue
+        reported.add((row.customer, row.product))
+        missing = _missing_link(row.customer, reaching, bom[row.product],
+                                suppliers_by_component, supplied_at)
+        idle = [s.site for s in network.sites if s.site not in operable
+                and lane(s.site, row.customer)]
+        if not reaching and idle:
+            missing += (" that can operate within the horizon (" + ", ".join(
+                f"'{site}'" for site in idle) + " could start only after the last period)")
+        errors.append(ContractError("demand", number, "product",
+                                    f"no possible path to customer '{row.customer}' for product"
+                                    f" '{row.product}': {missing}"))
     return errors
+
+
+def _missing_link(customer: str, reaching: list[str], components: list[str],
+                  suppliers_by_component: dict[str, list[str]],
+                  supplied_at: Callable[[str, str], bool]) -> str:
+    """What a demand lacks: a site reaching the customer, or components reaching such a site."""
+    if not reaching:
+        return f"no site has a lane to customer '{customer}'"
+    shown = ", ".join(f"'{site}'" for site in reaching[:5]) + (
+        f" and {len(reaching) - 5} more" if len(reaching) > 5 else "")
+    missing = []
+    for component in components:
+        if not suppliers_by_component[component]:
+            missing.append(f"component '{component}' has no offer")
+        elif not any(supplied_at(site, component) for site in reaching):
+            missing.append(f"no offer of component '{component}' has a lane to a site that"
+                           f" reaches the customer ({shown})")
+    if missing:
+        return "; ".join(missing)
+    return (f"no single site that reaches the customer ({shown}) gets every component of the"
+            " product: " + ", ".join(f"'{c}'" for c in components))
 
 
 RULES: tuple[Callable[[Network], list[ContractError]], ...] = (
     duplicate_keys,
     unknown_references,
     lane_directions,
+    places_have_distinct_ids,
     site_tiers_per_status,
     probabilities_sum_to_one,
     horizon_settings,
     policy_values,
     coordinates_when_lanes_absent,
 )
+
+
+def components_in_no_bom_row(network: Network) -> list[str]:
+    """Warnings, not errors: components that no BOM row uses are never bought (an empty or
+    forgotten bom table shows up this way)."""
+    used = {line.component for line in network.bom}
+    unused = [c.component for c in network.components if c.component not in used]
+    if not unused:
+        return []
+    shown = ", ".join(f"'{c}'" for c in unused[:5]) + (
+        f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+    return [f"component(s) {shown} in no bom row: no product uses them, so they are never"
+            " bought"]
 
 
 def cross_table_errors(network: Network) -> list[ContractError]:

@@ -76,7 +76,8 @@ def test_infeasible_instance_exits_1_naming_the_demand(tmp_path: Path) -> None:
     assert "customer 'C'" in result.stdout
     summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
     assert summary["status"] == "infeasible"  # no older plan is left in the folder's place
-    assert "customer 'C'" in summary["diagnosis"][0]
+    assert summary["diagnosis"][0].startswith("binding: assembly capacity of site 'S'")
+    assert any("customer 'C'" in line for line in summary["diagnosis"])
 
 
 # --- options checked as options ----------------------------------------------------------

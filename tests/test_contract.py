@@ -169,3 +169,21 @@ def test_reference_errors_come_with_shape_errors() -> None:
     raw["bom"][0]["component"] = "gpu"
     got = located(errors_of(raw))
     assert {("offers", 1, "unit_price"), ("bom", 1, "component")} <= got
+
+
+def test_a_place_id_names_one_place_only() -> None:
+    raw = base()
+    raw["customers"].append({"customer": "tw_fab", "country": "US"})
+    errors = errors_of(raw)
+    assert located(errors) == {("customers", 2, "customer")}
+    assert "'tw_fab' is already the id of one of the suppliers" in errors[0].message
+
+
+def test_a_site_that_cannot_operate_within_the_horizon_reaches_no_one() -> None:
+    raw = instances.tier_choice(40)
+    raw["sites"][0]["build_periods"] = 1  # one period of horizon, one of building
+    errors = errors_of(raw)
+    assert [str(e) for e in errors] == [
+        "demand row 1 column product: no possible path to customer 'C' for product 'rack':"
+        " no site has a lane to customer 'C' that can operate within the horizon ('S' could"
+        " start only after the last period)"]

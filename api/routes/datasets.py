@@ -11,7 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from reshore.api import store
 from reshore.api.deps import SessionDep, SettingsDep, TenantDep
-from reshore.api.instances import XLSX, counts, read_upload, validated
+from reshore.api.instances import (
+    XLSX,
+    InputErrorsError,
+    counts,
+    error_view,
+    read_upload,
+    validated,
+)
 from reshore.api.models import Dataset, as_utc
 from reshore.api.schemas import (
     DatasetCreate,
@@ -44,9 +51,9 @@ def dataset_view(session: SessionDep, dataset: Dataset) -> DatasetView:
                        versions=versions)
 
 
-def _store(session: SessionDep, tenant: str, name: str, raw: Any, note: str,
-           dataset: Dataset | None = None) -> Dataset:
-    network = validated(raw)
+def _store(session: SessionDep, settings: SettingsDep, tenant: str, name: str, raw: Any,
+           note: str, dataset: Dataset | None = None) -> Dataset:
+    network = validated(raw, settings)
     tables = network.to_tables()
     digest = input_hash(network)
     store.store_instance(session, digest, tables)
@@ -63,9 +70,9 @@ def _dataset(session: SessionDep, tenant: str, dataset_id: str) -> Dataset:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetView,
              responses=INVALID)
 def create_dataset(body: DatasetCreate, session: SessionDep, tenant: TenantDep,
-                   response: Response) -> DatasetView:
+                   settings: SettingsDep, response: Response) -> DatasetView:
     """Store a validated instance under a name; an existing name gets a new version."""
-    dataset = _store(session, tenant, body.name, body.instance, body.note)
+    dataset = _store(session, settings, tenant, body.name, body.instance, body.note)
     response.headers["Location"] = f"/v1/datasets/{dataset.id}"
     return dataset_view(session, dataset)
 
@@ -91,12 +98,11 @@ async def import_dataset(request: Request, session: SessionDep, tenant: TenantDe
 
     def work() -> DatasetView:
         try:
-            raw = read_upload(body, content_type, settings.max_body_bytes)
+            raw = read_upload(body, content_type, settings)
         except InvalidNetwork as invalid:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                [{"table": e.table, "row": e.row, "column": e.column,
-                                  "message": e.message} for e in invalid.errors]) from invalid
-        dataset = _store(session, tenant, name, raw, note)
+            raise InputErrorsError([error_view(e, ("body",)) for e in invalid.errors],
+                                   settings.max_errors_shown) from invalid
+        dataset = _store(session, settings, tenant, name, raw, note)
         view = dataset_view(session, dataset)
         session.commit()
         return view
@@ -120,11 +126,11 @@ def get_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> Data
 @router.post("/{dataset_id}/versions", status_code=status.HTTP_201_CREATED,
              response_model=DatasetView, responses={**NOT_FOUND, **INVALID})
 def add_version(dataset_id: str, body: DatasetVersionCreate, session: SessionDep,
-                tenant: TenantDep) -> DatasetView:
+                tenant: TenantDep, settings: SettingsDep) -> DatasetView:
     """Store a new version of a dataset."""
     dataset = _dataset(session, tenant, dataset_id)
-    return dataset_view(session, _store(session, tenant, dataset.name, body.instance,
-                                        body.note, dataset))
+    return dataset_view(session, _store(session, settings, tenant, dataset.name,
+                                        body.instance, body.note, dataset))
 
 
 @router.get("/{dataset_id}/versions/{version}", responses={

@@ -22,17 +22,23 @@ async def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness,
             responses={503: {"model": Readiness, "description": "a check failed"}})
 async def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
-    """Readiness: the store answers, its schema is current and the executor can run jobs."""
+    """Readiness: the store answers and can be written, its schema is current and the
+    executor can run jobs."""
 
     def checks() -> dict[str, str]:
         found: dict[str, str] = {}
         try:
             db.ping(settings.database_url)
-            found["database"] = "ok"
+        except Exception as error:
+            found["database"] = f"unreachable: {db.fault_reason(error)}"
+        else:
+            try:
+                db.probe_write(settings.database_url)
+                found["database"] = "ok"
+            except Exception as error:
+                found["database"] = f"not writable: {db.fault_reason(error)}"
             found["schema"] = "ok" if db.schema_is_current(settings.database_url) else (
                 "not at the newest migration")
-        except Exception as error:
-            found["database"] = f"unreachable: {type(error).__name__}"
         executor = getattr(request.app.state, "executor", None)
         found["executor"] = executor.check() if executor is not None else "not started"
         return found

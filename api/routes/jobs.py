@@ -60,10 +60,11 @@ def _request_hash(body: JobCreate) -> str:
     return hashlib.sha256(store.canonical(body.model_dump(mode="json")).encode()).hexdigest()
 
 
-def _source(session: SessionDep, tenant: str, body: JobCreate) -> tuple[Network, int | None]:
+def _source(session: SessionDep, settings: SettingsDep, tenant: str,
+            body: JobCreate) -> tuple[Network, int | None]:
     """The instance to solve and, for a dataset, the version used."""
     if body.dataset is None:
-        return validated(body.instance), None
+        return validated(body.instance, settings), None
     dataset = store.find_dataset(session, tenant, body.dataset.id)
     if dataset is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
@@ -74,7 +75,8 @@ def _source(session: SessionDep, tenant: str, body: JobCreate) -> tuple[Network,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "dataset", "version"], "type": "not_found",
             "msg": f"no such version; versions are 1 to {max(versions)}"}])
-    return validated(store.load_instance(session, versions[number].instance_hash)), number
+    return validated(store.load_instance(session, versions[number].instance_hash),
+                     settings), number
 
 
 def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) -> float:
@@ -84,6 +86,23 @@ def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) ->
             "msg": f"must be at most {settings.max_time_limit_s:g} s (this server's limit)"}])
     asked = options.time_limit_s or network.settings.solver.time_limit_s
     return min(asked or settings.default_time_limit_s, settings.max_time_limit_s)
+
+
+def _check_threads(network: Network, options: JobOptions, settings: SettingsDep,
+                   from_dataset: bool) -> None:
+    """`threads`, asked for by the job or by the instance's settings.solver, is at most the
+    cores of a worker (`max_job_threads`): more would only oversubscribe the machine."""
+    most = settings.max_job_threads
+    where: list[str | int] = (["body", "dataset"] if from_dataset
+                              else ["body", "instance", "settings", "solver", "threads"])
+    for loc, asked in ((["body", "options", "threads"], options.threads),
+                       (where, network.settings.solver.threads)):
+        if asked is not None and not 1 <= asked <= most:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+                "loc": loc, "type": "less_than_equal",
+                "msg": f"threads must be between 1 and {most} (the cores of a worker of this"
+                       f" server); got {asked}"
+                       + (" in the dataset's settings.solver" if loc is where else "")}])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobView, responses={
@@ -96,7 +115,8 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
                    max_length=200, description="the same key and body give the same job")]
                = None) -> JobView:
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
-    network, version = _source(session, tenant, body)
+    network, version = _source(session, settings, tenant, body)
+    _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
     risk = body.options.risk.model_dump() if body.options.risk else None
     estimate = sized(apply_risk(network, risk), settings)
     tables = network.to_tables()

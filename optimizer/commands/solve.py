@@ -56,7 +56,7 @@ def with_risk(network: Network, measure: RiskMeasure | None, alpha: float | None
         return network
     tables = network.to_tables()
     tables["settings"]["risk"].update(changes)
-    return parse_network(tables)
+    return parse_network(tables, network.warnings)
 
 
 def solve_command(

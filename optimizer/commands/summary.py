@@ -120,6 +120,8 @@ def print_summary(console: Console, plan: Plan,
     console.print(Text(status_line(plan), style="bold"), soft_wrap=True)
     for reason in plan.diagnosis:
         console.print(Text(f"  - {reason}"), soft_wrap=True)
+    for warning in plan.warnings:
+        console.print(Text(f"Warning: {warning}"), soft_wrap=True)
     tables: list[RenderableType] = []
     if plan.has_solution:
         tables += [figures_table(plan), sites_table(plan)]

@@ -12,5 +12,7 @@ def validate_command(path: InstancePath = None) -> None:
 
     Exit status: 0 valid; 2 invalid, every error listed with its table, row and column.
     """
-    load_instance(path, PlainProgress().say)
+    network = load_instance(path, PlainProgress().say)
+    for warning in network.warnings:
+        stdout().print(f"Warning: {warning}", soft_wrap=True)
     stdout().print("the instance is valid")

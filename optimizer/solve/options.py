@@ -67,6 +67,19 @@ class SolveOptions:
     """Polled during the solve; when it returns True the solve is interrupted (during the
     MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
 
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be {rule}, not {value!r}" for name, value, ok, rule in (
+            ("cheapest_sites_kept", self.cheapest_sites_kept, self.cheapest_sites_kept >= 0,
+             "at least 0"),
+            ("max_lp_rounds", self.max_lp_rounds, self.max_lp_rounds >= 0, "at least 0"),
+            ("lp_rounds_share", self.lp_rounds_share, 0 <= self.lp_rounds_share <= 1,
+             "between 0 and 1"),
+            ("min_round_gain", self.min_round_gain, self.min_round_gain >= 0, "at least 0"),
+            ("heartbeat_s", self.heartbeat_s, self.heartbeat_s > 0, "positive"),
+        ) if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
+
     def resolved(self, network: Network) -> SolveOptions:
         """These options with the instance's settings filled in where none was given."""
         given = network.settings.solver

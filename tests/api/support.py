@@ -214,3 +214,121 @@ def flagship() -> dict[str, Any]:
         _flagship.update(json.loads(json.dumps(read_raw_tables(flagship_path()))))
     copy: dict[str, Any] = json.loads(json.dumps(_flagship))
     return copy
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid` (from /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(x) for x in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children_of(current))
+    return tree
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of one process in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def solver_processes(server_pid: int) -> list[int]:
+    """The solver processes of a local-executor server (spawned children running
+    `multiprocessing.spawn`, not its resource tracker)."""
+    found = []
+    for pid in children_of(server_pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"multiprocessing.spawn" in command and b"resource_tracker" not in command \
+                and not _zombie(pid):
+            found.append(pid)
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+class TreeMemory:
+    """Samples the resident memory of a process tree (from /proc) every 50 ms in a thread;
+    `peak_mib` of the whole tree and `peak_root_mib` of the root process alone."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid = pid
+        self.peak_kib = 0
+        self.peak_root_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib,
+                                sum(rss_kib(pid) for pid in process_tree(self.pid)))
+            self.peak_root_kib = max(self.peak_root_kib, rss_kib(self.pid))
+            self._stop.wait(0.05)
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+    @property
+    def peak_root_mib(self) -> float:
+        return self.peak_root_kib / 1024
+
+
+def job_row(database_url: str, job_id: str) -> dict[str, Any]:
+    """A job's row as the store holds it (worker, attempts, status, message, error)."""
+    from sqlalchemy import select
+
+    from reshore.api.models import Job
+
+    with db.session_scope(database_url) as session:
+        job = session.scalar(select(Job).where(Job.id == job_id))
+        assert job is not None
+        return {"status": job.status, "attempts": job.attempts, "worker": job.worker,
+                "message": job.message, "error": job.error}
+
+
+def many_periods(periods: int) -> dict[str, Any]:
+    """One site, one customer, one demand row, `periods` periods: a tiny upload whose
+    cumulative-capacity rows grow with the square of the periods."""
+    return {"settings": {"periods": [f"P{t}" for t in range(periods)]},
+            "sites": [{"site": "A", "country": "US"}],
+            "site_tiers": [{"site": "A", "tier": "std", "capacity_hours": 200,
+                            "opening_cost": 50}],
+            "products": [{"product": "rack", "assembly_hours": 1}],
+            "customers": [{"customer": "X", "country": "US"}],
+            "demand": [{"customer": "X", "product": "rack", "period": "P0", "quantity": 60}],
+            "lanes": [{"origin": "A", "destination": "X", "cost_per_unit": 1}]}

@@ -22,6 +22,7 @@ from tests.api.support import (
     checked_result,
     finished,
     flagship,
+    many_periods,
     new_key,
     postgres_database,
     postgres_reachable,
@@ -55,7 +56,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with _database(folder, use_postgres) as url:
         settings = {"executor": "celery", "broker_url": REDIS_URL,
                     "queue": f"reshore.test.{uuid.uuid4().hex[:8]}", "heartbeat_s": 0.5,
-                    "job_lease_s": 5, "dispatch_interval_s": 0.2, "max_time_limit_s": 120}
+                    "job_lease_s": 5, "dispatch_interval_s": 0.2, "max_time_limit_s": 300,
+                    "cancel_grace_s": 1, "max_model_nonzeros": 10**9}
         db.migrate(url)
         server = Server(url, folder / "server.log", **settings).start()
         workers = [Worker(url, folder / f"worker{i}.log", f"w{i}@%h", **settings).start()
@@ -118,3 +120,20 @@ def test_a_worker_killed_mid_solve_does_not_lose_the_job(cluster: Cluster) -> No
     assert "queued again" in cluster.client.get(f"/v1/jobs/{job_id}/log").text
     if done["plan_status"] in ("optimal", "feasible"):
         checked_result(cluster.client, job_id)
+
+
+def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None:
+    """3,000 periods take many seconds to build, and building does not look at the stop flag:
+    the job's watchdog gives it its final status 1 s after the cancel was seen and ends the
+    solver process, which Celery replaces; the next job runs."""
+    job_id = cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(3000), "options": {"time_limit_s": 300}}).json()["id"]
+    wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),
+             timeout=60)
+    assert cluster.client.delete(f"/v1/jobs/{job_id}").status_code == 202
+    done = finished(cluster.client, job_id, timeout=60)
+    assert done["status"] == "cancelled", done
+    assert "did not stop within 1 s" in cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    after = cluster.client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
+    assert finished(cluster.client, after["id"], timeout=90)["status"] == "succeeded"
+    checked_result(cluster.client, after["id"])
