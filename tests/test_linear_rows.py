@@ -126,3 +126,15 @@ def test_every_variable_family_knows_where_its_members_sit() -> None:
         rows = keys.sort_values("position")[columns].itertuples(index=False, name=None)
         expected = [row[0] if len(row) == 1 else row for row in rows]
         assert list(variable.keys()) == expected, name
+
+
+def test_every_lp_row_knows_where_it_comes_from() -> None:
+    built = network_design.build(prepare(generate("S", seed=3)))
+    handoff = to_highs_lp(built, rank_kept=1)
+    origins = handoff.row_origins()
+    assert len(origins) == handoff.lp.num_row_
+    names = Counter(name for name, _ in origins)
+    assert names["site_capacity"] == len(built.model.site_capacity)
+    linking = built.blocks["shipments_need_operating_site"]
+    assert names["shipments_need_operating_site"] == int(linking.kept(1).sum())
+    assert names["demand_service"] == built.blocks["demand_service"].rows

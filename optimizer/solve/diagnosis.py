@@ -30,6 +30,9 @@ from reshore.optimizer.solve.options import SolveOptions
 DUAL_TOLERANCE = 1e-7
 """Duals below this (per unit of the row) are solver noise, not a binding limit."""
 
+TIGHT_TOLERANCE = 1e-7
+"""A row whose activity is this close (relative) to its bound is at its limit."""
+
 CUSTOMERS_NAMED = 5
 """A short-demand line names this many customers, the largest shortfalls first."""
 
@@ -70,17 +73,38 @@ def binding_limits(built: BuiltModel, outcome: HighsOutcome) -> list[Binding]:
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return []
     rows = handoff.constraint_rows
-    duals = np.asarray(h.getSolution().row_dual, dtype=float)[:len(rows)]
+    solution = h.getSolution()
+    duals = np.asarray(solution.row_dual, dtype=float)[:len(rows)]
+    activity = np.asarray(solution.row_value, dtype=float)[:len(rows)]
+    lower = np.asarray(handoff.lp.row_lower_, dtype=float)[:len(rows)]
+    upper = np.asarray(handoff.lp.row_upper_, dtype=float)[:len(rows)]
+    tight = (np.abs(activity - np.where(np.isfinite(upper), upper, lower))
+             <= TIGHT_TOLERANCE * (1.0 + np.abs(activity)))
     limit_of = {id(limit.constraint): limit for limit in built.limits}
-    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for i in np.flatnonzero(np.abs(duals) > DUAL_TOLERANCE):
+    binds: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
+    candidates: dict[int, list[tuple[bool, dict[str, Any]]]] = defaultdict(list)
+    for i in np.flatnonzero(tight | (np.abs(duals) > DUAL_TOLERANCE)):
         limit = limit_of.get(id(rows[i].parent_component()))
-        if limit is not None:
-            index = rows[i].index()
-            index = index if isinstance(index, tuple) else (index,)
-            found[id(limit.constraint)].append(dict(zip(limit.key_columns, index, strict=True)))
+        if limit is None:
+            continue
+        index = rows[i].index()
+        key = dict(zip(limit.key_columns, index if isinstance(index, tuple) else (index,),
+                       strict=True))
+        if abs(duals[i]) > DUAL_TOLERANCE:
+            binds[id(limit.constraint)].add(_but_scenario(key))
+        candidates[id(limit.constraint)].append((abs(duals[i]) > DUAL_TOLERANCE, key))
+    found = {
+        id(limit.constraint): [key for has_dual, key in candidates[id(limit.constraint)]
+                               if has_dual or _but_scenario(key) in binds[id(limit.constraint)]]
+        for limit in built.limits}
     return [Binding(limit, found[id(limit.constraint)]) for limit in built.limits
             if found[id(limit.constraint)]]
+
+
+def _but_scenario(key: dict[str, Any]) -> tuple[Any, ...]:
+    """A row's index without its scenario: scenarios tied by non-anticipativity share a dual
+    in one of them only, so a limit that binds in one binds wherever its row is tight."""
+    return tuple(value for column, value in key.items() if column != "scenario")
 
 
 def diagnose(built: BuiltModel, data: PreparedNetwork, binding: list[Binding]) -> list[str]:
