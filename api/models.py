@@ -156,3 +156,15 @@ class ResultTable(Base):
     job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     csv: Mapped[str] = mapped_column(Text)
+
+
+class WhatIfRun(Base):
+    """A what-if run: the base and each variant are ordinary solve jobs (its children), run
+    by the executor like any job; `children` lists them as JSON [{name, job_id, notes}]."""
+
+    __tablename__ = "whatif_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    children: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -5,6 +5,9 @@
     reshore validate path/to/instance  # check the input only
     reshore replan NEW --previous PLAN --now PERIOD  # replan from a previous plan
     reshore diff PLAN_A PLAN_B         # how two plans differ, table by table
+    reshore whatif BASE VARIANTS [--out DIR] [--jobs N] [--report]   # docs/whatif.md
+    reshore analyze [PATH] [--json]    # EVPI, VSS, frontier, break-even, site values
+    reshore report DIR                 # the HTML report of a plan or what-if folder
     reshore serve | worker | keys | db # the HTTP job service (the `service` extra)
     reshore --version
 
@@ -34,12 +37,15 @@ from typing import Annotated
 import typer
 
 from reshore import __version__
+from reshore.optimizer.commands.analyze import analyze_command
 from reshore.optimizer.commands.diff import diff_command
 from reshore.optimizer.commands.replan import replan_command
+from reshore.optimizer.commands.report import report_command
 from reshore.optimizer.commands.service import add_service_commands
 from reshore.optimizer.commands.shared import EXIT_UNEXPECTED
 from reshore.optimizer.commands.solve import solve_command
 from reshore.optimizer.commands.validate import validate_command
+from reshore.optimizer.commands.whatif import whatif_command
 
 
 def _print_version(value: bool) -> None:
@@ -70,6 +76,9 @@ app.command("solve")(solve_command)
 app.command("validate")(validate_command)
 app.command("replan")(replan_command)
 app.command("diff")(diff_command)
+app.command("whatif")(whatif_command)
+app.command("analyze")(analyze_command)
+app.command("report")(report_command)
 add_service_commands(app)
 
 

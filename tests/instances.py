@@ -155,3 +155,35 @@ def short_capacity(penalty: float | None) -> dict[str, Any]:
         "demand": [{"customer": "C", "product": "rack", "period": "P1", "quantity": 80}],
         "lanes": lanes(("S", "C", 0)),
     }
+
+
+def capacity_gamble() -> dict[str, Any]:
+    """One candidate site S, tiers small (50 h, opening 100) and large (150 h, opening 180);
+    one product of 1 h; unmet demand costs 10 a unit; nothing committed. Scenario `calm`
+    (p 0.7) wants 0 units, `boom` (p 0.3) wants 100.
+
+    EV (demand 0.3 x 100 = 30): small 100, large 180, none 300 -> small, ev = 100.
+    RP: small 100 + 0.3 x 50 x 10 = 250; large 180; none 0.3 x 1000 = 300 -> large, rp = 180.
+    EEV (small held): calm 100, boom 100 + 500 = 600 -> 0.7 x 100 + 0.3 x 600 = 250.
+    WS: calm alone opens nothing (0); boom alone opens large (180) -> ws = 0.3 x 180 = 54.
+    EVPI = 180 - 54 = 126; VSS = 250 - 180 = 70.
+    """
+    return {
+        "settings": {"periods": ["P1"], "unmet_penalty": 10, "commit_periods": 0},
+        "sites": [{"site": "S", "country": "US"}],
+        "site_tiers": [
+            {"site": "S", "tier": "small", "capacity_hours": 50, "opening_cost": 100},
+            {"site": "S", "tier": "large", "capacity_hours": 150, "opening_cost": 180},
+        ],
+        "products": [{"product": "rack", "assembly_hours": 1}],
+        "customers": [{"customer": "C", "country": "US"}],
+        "demand": [
+            {"customer": "C", "product": "rack", "period": "P1", "quantity": 0,
+             "scenario": "calm"},
+            {"customer": "C", "product": "rack", "period": "P1", "quantity": 100,
+             "scenario": "boom"},
+        ],
+        "lanes": lanes(("S", "C", 0)),
+        "scenarios": [{"scenario": "calm", "probability": 0.7},
+                      {"scenario": "boom", "probability": 0.3}],
+    }

@@ -24,6 +24,7 @@ from reshore.optimizer.commands.options import (
     writable_folder_problem,
 )
 from reshore.optimizer.commands.progress import Progress, progress_for
+from reshore.optimizer.commands.report import write_plan_report
 from reshore.optimizer.commands.shared import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
@@ -76,6 +77,9 @@ def solve_command(
                              " lines).")] = False,
     no_check: Annotated[bool, typer.Option(
         "--no-check", help="Skip the independent plan check.")] = False,
+    report: Annotated[bool, typer.Option(
+        "--report", help="Also write report.html (self-contained) and input.json beside the"
+                         " plan.")] = False,
 ) -> None:
     """Solve an instance, check the plan and write it (CSV tables, plan.xlsx, summary.json).
 
@@ -107,6 +111,8 @@ def solve_command(
                 plan = solve(network, options)
             check_passed = _check(network, plan, progress, timings) if not no_check else None
             _write(plan, folder, progress, timings)
+            if report and plan.has_solution:
+                progress.say(f"report written to {write_plan_report(folder, network)}")
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
     _report(plan, timings, as_json, check_passed)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from reshore.models import network_design
 from reshore.models.built import BuiltModel
+from reshore.optimizer.decisions import impose_first_stage
 from reshore.optimizer.prepare import PreparedNetwork, prepare
 from reshore.optimizer.results import Plan, PlanStatus, Timings, make_plan
 from reshore.optimizer.schema import Network
@@ -60,6 +61,8 @@ def solve(network: Network, options: SolveOptions | None = None, *,
 
     started = time.perf_counter()
     built = network_design.build(data)
+    if options.first_stage is not None:
+        impose_first_stage(built.model, data.periods, options.first_stage)
     build_s = time.perf_counter() - started
     options.say(f"built the model in {build_s:.2f} s")
     mip_start = amend(built, data) if amend is not None else None

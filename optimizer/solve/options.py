@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reshore.optimizer.decisions import FirstStage
 from reshore.optimizer.schema import Network
 
 Progress = Callable[[str], None]
@@ -66,6 +67,9 @@ class SolveOptions:
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
     """Polled during the solve; when it returns True the solve is interrupted (during the
     MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
+    first_stage: FirstStage | None = None
+    """First-stage decisions held fixed (what-if analytics: evaluate given decisions, force a
+    site open); see `optimizer.decisions`."""
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be {rule}, not {value!r}" for name, value, ok, rule in (
