@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from reshore.optimizer.variants import Change
+
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PlanState = Literal["optimal", "feasible", "infeasible", "no_solution", "cancelled"]
 TableName = Literal["sites", "sourcing", "production", "shipments", "inventory", "unmet",
@@ -231,10 +233,22 @@ class DatasetVersionCreate(Body):
     """A new version of a stored dataset."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"instance": EXAMPLE_INSTANCE, "note": "B cheaper"}]})
+        "examples": [{"instance": EXAMPLE_INSTANCE, "note": "B cheaper"},
+                     {"changes": [{"table": "demand", "where": {"customer": "X"},
+                                   "scale": {"quantity": 1.2}}], "note": "X +20 %"}]})
 
-    instance: Instance = Field(description="the instance")
+    instance: Instance | None = Field(None, description="the instance (or give `changes`)")
+    changes: list[Change] | None = Field(
+        None, min_length=1, max_length=10_000,
+        description="changes to the latest version, in the what-if variants format (table,"
+        " where, and one of set, scale, add, delete, append; or settings), applied in order")
     note: str = Field("", max_length=500, description="what changed in this version")
+
+    @model_validator(mode="after")
+    def _instance_or_changes(self) -> DatasetVersionCreate:
+        if (self.instance is None) == (self.changes is None):
+            raise ValueError("give either instance or changes")
+        return self
 
 
 class DatasetVersionView(BaseModel):

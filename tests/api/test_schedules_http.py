@@ -136,3 +136,32 @@ def test_two_servers_over_one_postgres_fire_each_tick_once(tmp_path: Path) -> No
         assert all(j.dataset_version == 1 for j in jobs)
         logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
         assert "Traceback" not in logs
+
+
+def test_dataset_version_from_a_change_list(server: Server) -> None:
+    """A change list in the what-if variants format, applied to the latest version: demand
+    in P3 x 3 (50 -> 150) makes version 2; bad change lists are 422 naming the problem."""
+    with server.client(new_key(server.database_url, "changes-a")) as client:
+        data = dataset(client, "rolling-changes")
+        path = f"/v1/datasets/{data}/versions"
+        response = client.post(path, json={"changes": [
+            {"table": "demand", "where": {"period": "P3"}, "scale": {"quantity": 3}}],
+            "note": "P3 demand x 3"})
+        assert response.status_code == 201, response.text
+        assert response.json()["latest_version"] == 2
+        stored = client.get(f"{path}/2").json()
+        assert {row["period"]: row["quantity"] for row in stored["demand"]} == {
+            "P1": 50, "P2": 50, "P3": 150, "P4": 50}
+        unknown = client.post(path, json={"changes": [
+            {"table": "demand", "where": {"region": "east"}, "scale": {"quantity": 2}}]})
+        assert unknown.status_code == 422 and "unknown column 'region'" in unknown.text
+        nothing = client.post(path, json={"changes": [
+            {"table": "demand", "where": {"period": "P9"}, "set": {"quantity": 1}}]})
+        assert nothing.status_code == 422 and "matches no row" in nothing.text
+        listed = client.post(path, json={"changes": [
+            {"table": "demand", "set": {"quantity": [1, 2]}}]})
+        assert listed.status_code == 422 and "not a list of values" in listed.text
+        both = client.post(path, json={"instance": rolling(), "changes": [
+            {"table": "demand", "set": {"quantity": 1}}]})
+        assert both.status_code == 422 and "either instance or changes" in both.text
+        assert client.get(f"/v1/datasets/{data}").json()["latest_version"] == 2
