@@ -7,9 +7,9 @@ each one gets, with its diff.
 The script starts `reshore serve` on a free port with a SQLite store in a temporary folder
 (needs the `service` extra), makes an API key, stores the flagship as a dataset and creates a
 schedule ticking every `--every` seconds. The first tick solves version 1 from scratch; after
-it, the schedule is paused, the next version pushed and the schedule resumed, so that the
-next tick replans the new version against the newest plan, with `now` one period later
-each time. The script waits for each run's job, so a run may take longer than a tick.
+it, the schedule is paused, the next version pushed (as a change list in the what-if variants
+format) and the schedule resumed, so that the next tick replans the new version against the
+newest plan, with `now` one period later each time. The script waits for each run's job, so a run may take longer than a tick.
 Runs, jobs and plans stay visible through the API while the script runs.
 """
 
@@ -34,42 +34,40 @@ from reshore.api import db, security
 from reshore.data import flagship_path
 from reshore.optimizer.io import read_raw_tables
 
-Change = Callable[[dict[str, Any], str, pd.DataFrame], str]
-"""Edits a version's tables in place for a replan at `now`, knowing the newest plan's
-sourcing table; returns what it changed."""
+Change = Callable[[list[str], str, pd.DataFrame], tuple[list[dict[str, Any]], str]]
+"""For a replan at `now` (periods and the newest plan's sourcing table given): the change
+list of the next dataset version, in the what-if variants format, and what it changes."""
 
 
-def demand_rise(tables: dict[str, Any], now: str, _sourcing: pd.DataFrame) -> str:
+def demand_rise(periods: list[str], now: str,
+                _sourcing: pd.DataFrame) -> tuple[list[dict[str, Any]], str]:
     """Every demand from `now` on rises by 20 %."""
-    periods = tables["settings"]["periods"]
-    later = set(periods[periods.index(now):])
-    for row in tables["demand"]:
-        if row["period"] in later:
-            row["quantity"] = round(float(row["quantity"]) * 1.2)
-    return f"demand from {now} on +20 %"
+    later = periods[periods.index(now):]
+    return ([{"table": "demand", "where": {"period": later}, "scale": {"quantity": 1.2}}],
+            f"demand from {now} on +20 %")
 
 
-def tariff_rise(tables: dict[str, Any], now: str, _sourcing: pd.DataFrame) -> str:
+def tariff_rise(_periods: list[str], now: str,
+                _sourcing: pd.DataFrame) -> tuple[list[dict[str, Any]], str]:
     """Every good from Mexico pays a 25 % tariff into the US from `now` on."""
-    tables["tariffs"].append({"scenario": "*", "origin_country": "MX",
-                              "destination_country": "US", "tariff_class": "*",
-                              "from_period": now, "rate": 0.25})
-    return f"25 % tariff on everything from MX into the US from {now}"
+    return ([{"table": "tariffs", "append": [{
+        "scenario": "*", "origin_country": "MX", "destination_country": "US",
+        "tariff_class": "*", "from_period": now, "rate": 0.25}]}],
+            f"25 % tariff on everything from MX into the US from {now}")
 
 
-def supplier_outage(tables: dict[str, Any], now: str, sourcing: pd.DataFrame) -> str:
+def supplier_outage(periods: list[str], now: str,
+                    sourcing: pd.DataFrame) -> tuple[list[dict[str, Any]], str]:
     """The offer the newest plan buys most from `now` on, among those it bought nothing from
     before `now`, can deliver nothing any more. (Capacities hold for every period, so an
     offer already bought from would contradict the history the replan keeps.)"""
-    periods = tables["settings"]["periods"]
     before = set(periods[:periods.index(now)])
     used_before = set(sourcing[sourcing.period.isin(before)].offer)
     later = sourcing[~sourcing.period.isin(before) & ~sourcing.offer.isin(used_before)]
     offer = str(later.groupby("offer").quantity.sum().idxmax())
-    for row in tables["offers"]:
-        if row["offer"] == offer:
-            row["capacity_per_period"] = 0
-    return f"supplier outage: offer {offer} delivers nothing from now on"
+    return ([{"table": "offers", "where": {"offer": offer},
+              "set": {"capacity_per_period": 0}}],
+            f"supplier outage: offer {offer} delivers nothing from now on")
 
 
 VERSIONS: list[Change] = [demand_rise, tariff_rise, supplier_outage]
@@ -201,9 +199,9 @@ def main() -> None:
                 for number, change in enumerate(VERSIONS, start=2):
                     sourcing = pd.read_csv(io.StringIO(client.get(
                         f"/v1/jobs/{run['job_id']}/result", params={"table": "sourcing"}).text))
-                    what = change(tables, periods[number - 1], sourcing)
+                    changes, what = change(periods, periods[number - 1], sourcing)
                     pushed = client.post(f"/v1/datasets/{dataset}/versions",
-                                         json={"instance": tables, "note": what})
+                                         json={"changes": changes, "note": what})
                     pushed.raise_for_status()
                     client.patch(f"/v1/schedules/{schedule}", json={"paused": False})
                     print(f"\nversion {number}: {what}")
