@@ -2,7 +2,7 @@
 dataset versions (a demand change, a tariff change, a supplier outage) and the replan that
 each one gets, with its diff.
 
-    python bench/replan_demo.py [--every 30] [--time-limit 20]
+    python bench/replan_demo.py [--every 30] [--time-limit 60]
 
 The script starts `reshore serve` on a free port with a SQLite store in a temporary folder
 (needs the `service` extra), makes an API key, stores the flagship as a dataset and creates a
@@ -64,6 +64,8 @@ def supplier_outage(periods: list[str], now: str,
     before = set(periods[:periods.index(now)])
     used_before = set(sourcing[sourcing.period.isin(before)].offer)
     later = sourcing[~sourcing.period.isin(before) & ~sourcing.offer.isin(used_before)]
+    if later.empty:
+        return [], "no outage: the newest plan buys from every offer before now (or has no plan)"
     offer = str(later.groupby("offer").quantity.sum().idxmax())
     return ([{"table": "offers", "where": {"offer": offer},
               "set": {"capacity_per_period": 0}}],
@@ -170,7 +172,7 @@ def show(client: httpx.Client, run: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=30, help="seconds between two ticks")
-    parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--freeze", type=int, default=1)
     parser.add_argument("--change-penalty", type=float, default=200.0)
     args = parser.parse_args()
@@ -200,6 +202,9 @@ def main() -> None:
                     sourcing = pd.read_csv(io.StringIO(client.get(
                         f"/v1/jobs/{run['job_id']}/result", params={"table": "sourcing"}).text))
                     changes, what = change(periods, periods[number - 1], sourcing)
+                    if not changes:
+                        print(f"\nversion {number}: {what}")
+                        break
                     pushed = client.post(f"/v1/datasets/{dataset}/versions",
                                          json={"changes": changes, "note": what})
                     pushed.raise_for_status()
