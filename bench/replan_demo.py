@@ -9,8 +9,9 @@ The script starts `reshore serve` on a free port with a SQLite store in a tempor
 schedule ticking every `--every` seconds. The first tick solves version 1 from scratch; after
 it, the schedule is paused, the next version pushed (as a change list in the what-if variants
 format) and the schedule resumed, so that the next tick replans the new version against the
-newest plan, with `now` one period later each time. The script waits for each run's job, so a run may take longer than a tick.
-Runs, jobs and plans stay visible through the API while the script runs.
+newest plan, with `now` one period later each time. The script waits for each run's job, so
+a run may take longer than a tick. Runs, jobs and plans stay visible through the API while
+the script runs.
 """
 
 from __future__ import annotations
