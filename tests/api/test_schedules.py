@@ -5,18 +5,17 @@ in this process (`run_job`, a real HiGHS solve and the plan checker) over a SQLi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import highspy
 import pytest
 from sqlalchemy import select
 
 from reshore.api import db, store
 from reshore.api.jobs import JobConfig, run_job
-
-# Jobs run in this process with one HiGHS thread, as every in-process solve of the suite
-# does: HiGHS keeps one thread scheduler per process, sized by the first solve.
 from reshore.api.models import Job, JobResult
 from reshore.api.scheduler import (
     Schedule,
@@ -35,6 +34,15 @@ from tests.test_replan import rolling
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 """A Monday, 09:30 UTC (10:30 in Berlin)."""
 CAP = 60.0
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_scheduler() -> Iterator[None]:
+    """The jobs here run in this process with `job_threads=1`. HiGHS keeps one thread
+    scheduler per process, sized by the first solve, and refuses a solve asking for another
+    size: a fresh one is made for each test."""
+    highspy.Highs.resetThreadScheduler(True)
+    yield
 
 
 def add_version(url: str, tenant: str, instance: dict[str, Any],

@@ -10,17 +10,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import highspy
 import pytest
 
 from reshore.api import db, store
 from reshore.api.jobs import JobConfig, run_job
-
-# Jobs run in this process with one HiGHS thread, as every in-process solve of the suite
-# does: HiGHS keeps one thread scheduler per process, sized by the first solve.
 from reshore.api.webhooks import SIGNATURE_HEADER, deliveries, tenant_secret, verify
 from reshore.optimizer.schema import parse_network
 from reshore.optimizer.solve import input_hash
 from tests.instances import two_site_transport
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_scheduler() -> Iterator[None]:
+    """The jobs here run in this process with `job_threads=1`. HiGHS keeps one thread
+    scheduler per process, sized by the first solve, and refuses a solve asking for another
+    size: a fresh one is made for each test."""
+    highspy.Highs.resetThreadScheduler(True)
+    yield
 
 
 class Receiver:
