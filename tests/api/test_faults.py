@@ -182,11 +182,15 @@ def test_threads_are_checked_in_the_options_and_in_the_instance(server: Server) 
         assert asked.status_code == 422
         assert asked.json()["detail"][0]["loc"] == ["body", "options", "threads"]
         inside = two_site_transport()
-        inside["settings"]["solver"] = {"threads": 100000}
+        inside["settings"]["solver"] = {"threads": 64}  # within the contract, beyond the worker
         hidden = client.post("/v1/jobs", json={"instance": inside})
         assert hidden.status_code == 422
         assert hidden.json()["detail"][0]["loc"][-2:] == ["solver", "threads"]
         assert "between 1 and 2" in hidden.json()["detail"][0]["msg"]
+        inside["settings"]["solver"] = {"threads": 100000}  # beyond the contract's own range
+        absurd = client.post("/v1/jobs", json={"instance": inside})
+        assert absurd.status_code == 422
+        assert "solver.threads" in absurd.text
         two = client.post("/v1/jobs", json={"instance": two_site_transport(),
                                             "options": {"threads": 2}})
         assert two.status_code == 202
