@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="runs of one job before it is failed")
     dispatch_interval_s: float = Field(0.5, gt=0,
                                        description="seconds between two passes of the dispatcher")
+    schedule_interval_s: float = Field(
+        1.0, gt=0, description="seconds between two passes of the scheduler over the schedules")
     migrate_on_start: bool = Field(True, description="upgrade the database schema on start")
     log_level: str = Field("info", description="log level of the server and workers")
 

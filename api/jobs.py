@@ -28,10 +28,13 @@ from sqlalchemy.exc import OperationalError
 
 from reshore.api import db, store
 from reshore.api.models import Job, JobStatus
+from reshore.api.replans import PreviousPlanError, solve_or_replan
+from reshore.api.webhooks import notify_job_end
 from reshore.optimizer.check import CheckReport, check
+from reshore.optimizer.replan import ReplanError
 from reshore.optimizer.results import Plan, PlanStatus
 from reshore.optimizer.schema import InvalidNetwork, Network, parse_network
-from reshore.optimizer.solve import SolveOptions, SolveProgress, solve
+from reshore.optimizer.solve import SolveOptions, SolveProgress
 
 log = logging.getLogger("reshore.jobs")
 
@@ -219,6 +222,7 @@ def run_job(job_id: str, config: JobConfig,
     log.info("job %s: %s%s in %.2f s", job_id, outcome.status,
              f" ({outcome.plan_status})" if outcome.plan_status else "",
              time.perf_counter() - started)
+    notify_job_end(config.database_url, job_id)
     return outcome.status
 
 
@@ -229,6 +233,8 @@ def failure_reason(error: BaseException, config: JobConfig) -> str:
         return memory_reason(config.memory_mb)
     if isinstance(error, InvalidNetwork):
         return f"the instance is not valid: {error}"
+    if isinstance(error, ReplanError | PreviousPlanError):
+        return f"the replan cannot run: {error}"
     return (f"the solve failed unexpectedly ({type(error).__name__}); the server log has the"
             " details")
 
@@ -293,6 +299,7 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
         options: dict[str, Any] = json.loads(row.options)
         tables = store.load_instance(session, row.instance_hash)
         time_limit = row.time_limit_s
+        tenant = row.tenant
     network = apply_risk(parse_network(tables), options.get("risk"))
     run.progress(f"validated the instance: {len(network.sites)} sites,"
                  f" {len(network.customers)} customers, {len(network.settings.periods)}"
@@ -300,10 +307,11 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     if run.should_stop():
         return store.Outcome(status=JobStatus.CANCELLED, message="cancelled before solving")
     threads = options.get("threads") or config.job_threads
-    plan = solve(network, SolveOptions(
-        time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
-        random_seed=options.get("random_seed"), progress=run.progress,
-        on_progress=run.mip_progress, should_stop=run.should_stop))
+    plan, replan_report = solve_or_replan(
+        config.database_url, tenant, options, network, SolveOptions(
+            time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
+            random_seed=options.get("random_seed"), progress=run.progress,
+            on_progress=run.mip_progress, should_stop=run.should_stop))
     report = check(network, plan) if plan.has_solution else None
     if report is not None and not report.ok:
         run.progress(f"independent check FAILED:\n{report}")
@@ -312,6 +320,8 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     document["check"] = {"ok": None if report is None else report.ok,
                          "violations": [] if report is None else
                          [str(v) for v in report.violations]}
+    if replan_report is not None:
+        document["replan"] = replan_report
     workbook, csvs = _files(plan)
     message = f"{plan.status}" + (f", objective {plan.objective:,.2f}"
                                   if plan.objective is not None else "")

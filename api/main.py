@@ -25,7 +25,8 @@ from reshore.api.config import Settings, get_settings
 from reshore.api.dispatcher import Dispatcher
 from reshore.api.executors import make_executor
 from reshore.api.instances import InputErrorsError
-from reshore.api.routes import datasets, health, jobs, validate, whatif
+from reshore.api.routes import datasets, health, jobs, schedules, validate, webhooks, whatif
+from reshore.api.scheduler import Scheduler
 from reshore.optimizer.schema import Network
 
 log = logging.getLogger("reshore.api")
@@ -152,6 +153,10 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             dispatcher_ref.append(dispatcher)
             await run_in_threadpool(dispatcher.start)
             app.state.executor, app.state.dispatcher = executor, dispatcher
+            scheduler = Scheduler(settings.database_url, settings.schedule_interval_s,
+                                  settings.max_time_limit_s, dispatcher.wake)
+            scheduler.start()
+            app.state.scheduler = scheduler
             log.info("reshore is ready: %s executor, store %s", executor.name,
                      db.engine_for(settings.database_url).url.render_as_string(
                          hide_password=True))
@@ -159,6 +164,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             yield
         finally:
             if start_executor:
+                app.state.scheduler.stop()
                 app.state.dispatcher.stop()
                 await run_in_threadpool(app.state.executor.stop)
             log.info("reshore stopped")
@@ -173,6 +179,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             {"name": "jobs", "description": "solve jobs"},
             {"name": "datasets", "description": "stored, versioned instances"},
             {"name": "validate", "description": "check an instance without solving"},
+            {"name": "schedules", "description": "replans of a dataset on a cron schedule"},
+            {"name": "webhooks", "description": "signed notifications when a job ends"},
             {"name": "health", "description": "liveness and readiness"}],
     )
     app.state.settings = settings
@@ -184,6 +192,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     v1.include_router(jobs.router)
     v1.include_router(datasets.router)
     v1.include_router(validate.router)
+    v1.include_router(schedules.router)
+    v1.include_router(webhooks.router)
     v1.include_router(whatif.router)
     v1.include_router(whatif.reports)
     app.include_router(v1)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from reshore.optimizer.variants import Change
+
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PlanState = Literal["optimal", "feasible", "infeasible", "no_solution", "cancelled"]
 TableName = Literal["sites", "sourcing", "production", "shipments", "inventory", "unmet",
@@ -57,6 +59,25 @@ class RiskOptions(Body):
                                  description="lambda in (1-lambda) E[cost] + lambda R[cost]")
 
 
+class ReplanJobOptions(Body):
+    """Replan against an earlier job's plan instead of solving from scratch (see
+    docs/replans.md)."""
+
+    previous_job: str = Field(min_length=1, max_length=40,
+                              description="a succeeded job of this tenant whose plan is kept")
+    now: str = Field(min_length=1, max_length=200,
+                     description="first period that is not history")
+    freeze: int = Field(0, ge=0, le=10_000,
+                        description="periods from `now` whose flows keep the previous plan")
+    change_penalty: float | dict[str, float] = Field(
+        0.0, description="price per unit moved beyond the frozen window: one value, or per"
+        " table (sourcing, production, shipments)")
+
+
+WebhookUrl = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://\S+$",
+                                  description="called with a signed POST when the job ends")]
+
+
 class JobOptions(Body):
     """How to solve; absent values come from the instance's `settings.solver`."""
 
@@ -67,6 +88,9 @@ class JobOptions(Body):
     threads: int | None = Field(None, ge=1, le=256, description="HiGHS threads")
     random_seed: int | None = Field(None, ge=0, le=2**31 - 1, description="HiGHS random seed")
     risk: RiskOptions | None = Field(None, description="risk measure for this job")
+    replan: ReplanJobOptions | None = Field(None, description="replan against an earlier"
+                                            " job's plan")
+    webhook_url: WebhookUrl | None = None
 
 
 class DatasetRef(Body):
@@ -209,10 +233,22 @@ class DatasetVersionCreate(Body):
     """A new version of a stored dataset."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"instance": EXAMPLE_INSTANCE, "note": "B cheaper"}]})
+        "examples": [{"instance": EXAMPLE_INSTANCE, "note": "B cheaper"},
+                     {"changes": [{"table": "demand", "where": {"customer": "X"},
+                                   "scale": {"quantity": 1.2}}], "note": "X +20 %"}]})
 
-    instance: Instance = Field(description="the instance")
+    instance: Instance | None = Field(None, description="the instance (or give `changes`)")
+    changes: list[Change] | None = Field(
+        None, min_length=1, max_length=10_000,
+        description="changes to the latest version, in the what-if variants format (table,"
+        " where, and one of set, scale, add, delete, append; or settings), applied in order")
     note: str = Field("", max_length=500, description="what changed in this version")
+
+    @model_validator(mode="after")
+    def _instance_or_changes(self) -> DatasetVersionCreate:
+        if (self.instance is None) == (self.changes is None):
+            raise ValueError("give either instance or changes")
+        return self
 
 
 class DatasetVersionView(BaseModel):

@@ -3,6 +3,8 @@
     reshore solve                      # the bundled flagship dataset
     reshore solve path/to/instance     # a CSV folder, an .xlsx or a .json
     reshore validate path/to/instance  # check the input only
+    reshore replan NEW --previous PLAN --now PERIOD  # replan from a previous plan
+    reshore diff PLAN_A PLAN_B         # how two plans differ, table by table
     reshore whatif BASE VARIANTS [--out DIR] [--jobs N] [--report]   # docs/whatif.md
     reshore analyze [PATH] [--json]    # EVPI, VSS, frontier, break-even, site values
     reshore report DIR                 # the HTML report of a plan or what-if folder
@@ -41,6 +43,8 @@ import typer
 
 from reshore import __version__
 from reshore.optimizer.commands.analyze import analyze_command
+from reshore.optimizer.commands.diff import diff_command
+from reshore.optimizer.commands.replan import replan_command
 from reshore.optimizer.commands.report import report_command
 from reshore.optimizer.commands.service import add_service_commands
 from reshore.optimizer.commands.shared import EXIT_UNEXPECTED
@@ -75,6 +79,8 @@ app = with_version(typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]}))
 app.command("solve")(solve_command)
 app.command("validate")(validate_command)
+app.command("replan")(replan_command)
+app.command("diff")(diff_command)
 app.command("whatif")(whatif_command)
 app.command("analyze")(analyze_command)
 app.command("report")(report_command)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from reshore.api import scheduler, webhooks  # noqa: F401 - their tables join Base.metadata
 from reshore.api.models import Base
 
 config = context.config

@@ -28,6 +28,7 @@ from reshore.api.schemas import (
     DatasetView,
     Problem,
 )
+from reshore.api.version_changes import apply_change_list
 from reshore.optimizer.schema import InvalidNetwork
 from reshore.optimizer.solve import input_hash
 
@@ -127,10 +128,15 @@ def get_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> Data
              response_model=DatasetView, responses={**NOT_FOUND, **INVALID})
 def add_version(dataset_id: str, body: DatasetVersionCreate, session: SessionDep,
                 tenant: TenantDep, settings: SettingsDep) -> DatasetView:
-    """Store a new version of a dataset."""
+    """Store a new version of a dataset: a whole instance, or `changes` to the latest version
+    (see `api.version_changes`)."""
     dataset = _dataset(session, tenant, dataset_id)
+    raw, note = body.instance, body.note
+    if body.changes is not None:
+        raw, notes = apply_change_list(session, dataset, body.changes)
+        note = "; ".join([note, *notes]) if note else "; ".join(notes)
     return dataset_view(session, _store(session, settings, tenant, dataset.name,
-                                        body.instance, body.note, dataset))
+                                        raw, note[:500], dataset))
 
 
 @router.get("/{dataset_id}/versions/{version}", responses={

@@ -19,20 +19,22 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 
 from reshore.models import network_design
+from reshore.models.built import BuiltModel
 from reshore.optimizer.decisions import impose_first_stage
-from reshore.optimizer.prepare import prepare
+from reshore.optimizer.prepare import PreparedNetwork, prepare
 from reshore.optimizer.results import Plan, PlanStatus, Timings, make_plan
 from reshore.optimizer.schema import Network
 from reshore.optimizer.solve.diagnosis import diagnose_infeasibility
 from reshore.optimizer.solve.handoff import HandOff, HeldBack, to_highs_lp
-from reshore.optimizer.solve.highs import HighsOutcome, run_highs
+from reshore.optimizer.solve.highs import HighsOutcome, MipStart, run_highs
 from reshore.optimizer.solve.options import Progress, SolveOptions, SolveProgress
 from reshore.optimizer.solve.status import no_solution_reason, plan_status
 
-__all__ = ["HandOff", "HeldBack", "HighsOutcome", "Progress", "SolveOptions", "SolveProgress",
-           "input_hash", "run_highs", "solve", "to_highs_lp"]
+__all__ = ["Amend", "HandOff", "HeldBack", "HighsOutcome", "MipStart", "Progress",
+           "SolveOptions", "SolveProgress", "input_hash", "run_highs", "solve", "to_highs_lp"]
 
 
 def input_hash(network: Network) -> str:
@@ -41,8 +43,17 @@ def input_hash(network: Network) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def solve(network: Network, options: SolveOptions | None = None) -> Plan:
-    """Prepare, build and solve the network design model; return the plan or the diagnosis."""
+Amend = Callable[[BuiltModel, PreparedNetwork], MipStart | None]
+"""Changes a built model before it is handed to HiGHS and may return a MIP start: the one
+place where a caller adds fixings, deviation variables or objective terms (a replan does,
+see `optimizer.replan`). Called once, by `solve`, between build and hand-off."""
+
+
+def solve(network: Network, options: SolveOptions | None = None, *,
+          amend: Amend | None = None) -> Plan:
+    """Prepare, build and solve the network design model; return the plan or the diagnosis.
+
+    `amend` (see `Amend`) changes the built model and may give a MIP start."""
     options = (options or SolveOptions()).resolved(network)
     started = time.perf_counter()
     data = prepare(network)
@@ -55,8 +66,10 @@ def solve(network: Network, options: SolveOptions | None = None) -> Plan:
         impose_first_stage(built.model, data.periods, options.first_stage)
     build_s = time.perf_counter() - started
     options.say(f"built the model in {build_s:.2f} s")
+    mip_start = amend(built, data) if amend is not None else None
 
-    outcome = run_highs(built, options, money_unit=data.money_unit, data=data)
+    outcome = run_highs(built, options, money_unit=data.money_unit, data=data,
+                        mip_start=mip_start)
     timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
                       solve=outcome.solve_s)
     status = plan_status(outcome.model_status, outcome.has_solution)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -17,6 +18,21 @@ from reshore.optimizer.solve.handoff import HandOff, quiet_highs, to_highs_lp
 from reshore.optimizer.solve.options import SolveOptions
 from reshore.optimizer.solve.phases import MipResult, solve_mip
 from reshore.optimizer.solve.progress import Deadline, attach_callbacks, heartbeat
+
+MipStart = list[tuple[Any, float]]
+"""(Pyomo variable, starting value) for some variables of the model (integer ones at least),
+handed to HiGHS with `setSolution` just before the MIP runs; HiGHS completes the rest by
+solving an LP with those values fixed, and says in its log whether that gave a plan."""
+
+
+def set_mip_start(h: highspy.Highs, columns: list[Any], mip_start: MipStart) -> None:
+    """Hand HiGHS the starting values of the columns that `mip_start` gives."""
+    column_of = {id(v): i for i, v in enumerate(columns)}
+    given = [(column_of[id(v)], float(value)) for v, value in mip_start if id(v) in column_of]
+    if given:
+        index = np.array([i for i, _ in given], dtype=np.int32)
+        values = np.array([value for _, value in given], dtype=float)
+        h.setSolution(len(given), index, values)
 
 
 @dataclass
@@ -57,14 +73,16 @@ def configure(h: highspy.Highs, options: SolveOptions) -> None:
 
 
 def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
-              data: PreparedNetwork | None = None) -> HighsOutcome:
+              data: PreparedNetwork | None = None,
+              mip_start: MipStart | None = None) -> HighsOutcome:
     """Hand the model to HiGHS, solve it and write the solution back into the variables.
 
     A MIP goes through the phases of `optimizer.solve.phases` (`data`, the prepared network,
     enables the greedy construction). When the solve holds rows back
     (`SolveOptions.hold_back_rows`) they start outside the model: see
     `optimizer.solve.rounds`. When the MIP is stopped before it beats the best start, the
-    start is the answer."""
+    start is the answer. A `mip_start` (a replan's previous plan) is handed to HiGHS just
+    before the MIP runs when the phases found no plan of their own."""
     started = time.perf_counter()
     handoff = to_highs_lp(built, rank_kept=options.rank_kept)
     lp, columns, integers, held = handoff.lp, handoff.columns, handoff.integers, handoff.held
@@ -86,11 +104,17 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     started = time.perf_counter()
     deadline.start()
     mip = MipResult(lp_bound=-np.inf, start=None, mip_ran=True)
+
+    def give_start() -> None:
+        if mip_start:
+            set_mip_start(h, columns, mip_start)
+
     with heartbeat(options, last_report):
         if integers:
             mip = solve_mip(h, handoff, built, data, options, log, deadline, money_unit,
-                            lp_bound)
+                            lp_bound, give_start)
         else:
+            give_start()
             h.run()
     solve_s = time.perf_counter() - started
     status = h.modelStatusToString(h.getModelStatus()) if mip.mip_ran \

@@ -12,6 +12,7 @@ and the best plan and bound reported as each phase improves them:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +42,12 @@ class MipResult:
 
 def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
               data: PreparedNetwork | None, options: SolveOptions, log: list[str],
-              deadline: Deadline, money_unit: float, lp_bound: list[float]) -> MipResult:
+              deadline: Deadline, money_unit: float, lp_bound: list[float],
+              give_start: Callable[[], None] | None = None) -> MipResult:
     """Run the phases (see the module docstring) on `h`, which holds `handoff.lp`. The LP
     bound is also left in `lp_bound[0]` for the MIP's progress reports; `data` (the prepared
-    network) enables the greedy construction."""
+    network) enables the greedy construction. `give_start` hands HiGHS a caller's start of
+    its own (a replan's previous plan) when the phases found no plan."""
     lp, held = handoff.lp, handoff.held
 
     def stopping() -> bool:
@@ -102,6 +105,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     if start is not None:
         h.setSolution(start.values.size, np.arange(start.values.size, dtype=np.int32),
                       start.values)
+    elif give_start is not None:
+        give_start()
     while True:
         if options.time_limit_s is not None:
             left = options.time_limit_s - (time.perf_counter() - deadline.started)
