@@ -19,7 +19,7 @@ import typer
 from reshore.optimizer.commands.shared import EXIT_NO_SERVICE, fail
 
 SERVICE_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "celery", "psycopg",
-                   "pydantic_settings", "httpx", "tenacity", "limits")
+                   "pydantic_settings", "httpx", "tenacity", "limits", "croniter")
 """Import names of the `service` extra's distributions (pyproject.toml; a test keeps the two
 lists the same)."""
 INSTALL_HINT = "install the service extra: pip install 'reshore[service]'"
