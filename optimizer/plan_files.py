@@ -75,7 +75,8 @@ def sorted_tables(plan: Plan) -> dict[str, pd.DataFrame]:
             for name, frame in plan.tables.items()}
 
 
-def _site_decision(row: Any) -> str:
+def site_decision(row: Any) -> str:
+    """What the plan does with one site, in words."""
     if row.status == "open":
         return f"opens {row.open_period} at tier {row.tier}"
     if row.status == "existing":
@@ -98,7 +99,7 @@ def site_decisions(plan: Plan) -> list[dict[str, Any]]:
     sites = sort_table("sites", plan.tables["sites"], plan.periods, list(plan.scenarios))
     return [{"site": row.site, "country": row.country, "status": row.status,
              "tier": _given(row.tier), "open_period": _given(row.open_period),
-             "close_period": _given(row.close_period), "decision": _site_decision(row)}
+             "close_period": _given(row.close_period), "decision": site_decision(row)}
             for row in sites.itertuples(index=False)]
 
 

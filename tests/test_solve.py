@@ -58,3 +58,13 @@ def test_tuning_options_out_of_range_are_clear_errors() -> None:
         SolveOptions(lp_rounds_share=1.5)
     with pytest.raises(ValueError, match="cheapest_sites_kept must be at least 0, not -1"):
         SolveOptions(cheapest_sites_kept=-1)
+
+
+def test_solves_asking_for_other_thread_counts_in_one_process_each_find_the_optimum() -> None:
+    """HiGHS keeps one scheduler per process; a solve asking for another thread count than
+    the last one must still solve (two_site_transport: optimum 290)."""
+    for threads in (None, 1, 2, 1):
+        plan = solve_checked(instances.two_site_transport(),
+                             SolveOptions(mip_gap=1e-9, threads=threads, random_seed=0))
+        assert plan.status == "optimal", threads
+        assert plan.objective == pytest.approx(290)

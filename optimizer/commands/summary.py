@@ -34,17 +34,6 @@ def status_line(plan: Plan) -> str:
     return line
 
 
-def site_decision(row: Any) -> str:
-    """What the plan does with one site, in words."""
-    if row.status == "open":
-        return f"opens {row.open_period} at tier {row.tier}"
-    if row.status == "existing":
-        return f"kept (existing, tier {row.tier})"
-    if row.status == "closed":
-        return f"closes {row.close_period}"
-    return "not opened"
-
-
 def _key_values(title: str, rows: Iterable[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None,
                   padding=(0, 2, 0, 0))
@@ -71,6 +60,8 @@ def figures_table(plan: Plan) -> Table:
 
 
 def sites_table(plan: Plan) -> Table:
+    from reshore.optimizer.plan_files import site_decision  # the solver stack loads on use
+
     table = Table(title="Sites", title_justify="left")
     table.add_column("site", no_wrap=True)
     table.add_column("country", no_wrap=True)

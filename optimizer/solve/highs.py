@@ -54,8 +54,23 @@ class HighsOutcome:
     """The solver, holding the model as last solved (the diagnosis re-solves it)."""
 
 
+_scheduler_threads: list[int | None] = []
+"""The thread count HiGHS's process-wide scheduler was started with (empty before the first
+solve in this process): HiGHS keeps that scheduler, and a later solve asking for another
+count fails with status "Not Set" unless the scheduler is started afresh."""
+
+
+def _scheduler_for(threads: int | None) -> None:
+    """Start HiGHS's scheduler afresh when this solve asks for another thread count than the
+    one it runs with."""
+    if _scheduler_threads and _scheduler_threads[0] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads[:] = [threads]
+
+
 def configure(h: highspy.Highs, options: SolveOptions) -> None:
     """Set the HiGHS options a solve asks for."""
+    _scheduler_for(options.threads)
     h.setOptionValue("output_flag", True)  # the log reaches the callback either way
     h.setOptionValue("mip_lp_solver", options.root_lp_solver)
     h.setOptionValue("log_to_console", bool(options.log_to_console))
