@@ -457,17 +457,7 @@ def define_country_share(b: BuiltModel, data: PreparedNetwork) -> None:
                                 for key in bought.get((c, s), ())}) if country == ANY \
                 else [country]
             keys += [(i, c, n, s, value) for n in countries for s in data.scenarios]
-    slack = _policy_slack(b, "max_country_share", [k[:4] for k in keys],
-                          ["policy_row", "component", "country", "scenario"])
-
-    def rule(m: Model, i: int, c: str, n: str, s: str, value: float) -> Any:
-        mine = bought.get((c, s), [])
-        from_n = sum(m.buy[key] for key in mine if origin[key[0]] == n)
-        return from_n <= value * sum(m.buy[key] for key in mine) + slack[i, c, n, s]
-
-    b.add_limit("max_country_share",
-                ["policy_row", "component", "country", "scenario", "value"],
-                pyo.Constraint(keys, rule=rule))
+    _share_limit(b, "max_country_share", "country", keys, origin, bought)
 
 
 def define_min_suppliers(b: BuiltModel, data: PreparedNetwork) -> None:
@@ -589,16 +579,23 @@ def define_supplier_share(b: BuiltModel, data: PreparedNetwork) -> None:
             sellers = {supplier[key[0]] for s in data.scenarios for key in bought.get((c, s), ())}
             keys += [(i, c, sigma, s, value) for sigma in sorted(sellers)
                      if country in (ANY, based_in[sigma]) for s in data.scenarios]
-    slack = _policy_slack(b, "max_supplier_share", [k[:4] for k in keys],
-                          ["policy_row", "component", "supplier", "scenario"])
+    _share_limit(b, "max_supplier_share", "supplier", keys, supplier, bought)
 
-    def rule(m: Model, i: int, c: str, sigma: str, s: str, value: float) -> Any:
+
+def _share_limit(b: BuiltModel, policy: str, source: str, keys: list[Any],
+                 source_of: dict[Any, str], bought: dict[Any, list[Any]]) -> None:
+    """The rows of a share policy, one per key (policy row i, component c, source g,
+    scenario s, value): purchases of c from g <= value * purchases of c (+ the elastic slack),
+    where an offer's source is `source_of[offer]` (its origin country, or its supplier)."""
+    slack = _policy_slack(b, policy, [k[:4] for k in keys],
+                          ["policy_row", "component", source, "scenario"])
+
+    def rule(m: Model, i: int, c: str, g: str, s: str, value: float) -> Any:
         mine = bought.get((c, s), [])
-        from_sigma = sum(m.buy[key] for key in mine if supplier[key[0]] == sigma)
-        return from_sigma <= value * sum(m.buy[key] for key in mine) + slack[i, c, sigma, s]
+        from_g = sum(m.buy[key] for key in mine if source_of[key[0]] == g)
+        return from_g <= value * sum(m.buy[key] for key in mine) + slack[i, c, g, s]
 
-    b.add_limit("max_supplier_share",
-                ["policy_row", "component", "supplier", "scenario", "value"],
+    b.add_limit(policy, ["policy_row", "component", source, "scenario", "value"],
                 pyo.Constraint(keys, rule=rule))
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from reshore.optimizer.results import Plan
-from reshore.optimizer.schema import ANY, Network
+from reshore.optimizer.schema import ANY, Network, Policy
 
 RELATIVE_TOLERANCE = 1e-6
 ABSOLUTE_TOLERANCE = 1e-4
@@ -361,7 +361,9 @@ class _Checker:
     def check_policies(self) -> None:
         sourcing = self.t["sourcing"]
         sourcing = sourcing[sourcing.offer.isin(self.offers)]
-        sourcing = sourcing.assign(origin_country=sourcing.offer.map(self.origin_country))
+        sourcing = sourcing.assign(
+            origin_country=sourcing.offer.map(self.origin_country),
+            supplier=sourcing.offer.map({name: o.supplier for name, o in self.offers.items()}))
         qualified = [o for o in self.t["qualifications"].offer if o in self.offers]
         for number, policy in enumerate(self.network.policies, start=1):
             where = f"policies row {number} ({policy.policy})"
@@ -383,35 +385,11 @@ class _Checker:
                     if count < policy.value:
                         self.fail("policy", where, f"{count} suppliers qualified for {c}")
             elif policy.policy == "max_country_share":
-                components = sorted({o.component for o in self.offers.values()}) if (
-                    policy.component == ANY) else [policy.component]
-                for c in components:
-                    for s in self.scenarios:
-                        mine = sourcing[(sourcing.component == c) & (sourcing.scenario == s)]
-                        total = float(mine.quantity.sum())
-                        shares = mine.groupby("origin_country").quantity.sum()
-                        for country, quantity in shares.items():
-                            if policy.country not in (ANY, country):
-                                continue
-                            if quantity > policy.value * total + ABSOLUTE_TOLERANCE * max(
-                                    1.0, total):
-                                self.fail("policy", where, f"{c} from {country} in {s}:"
-                                          f" {quantity / total:.4f} of purchases")
+                self._share_limit(policy, where, sourcing, "origin_country",
+                                  lambda country: country)
             elif policy.policy == "max_supplier_share":
-                components = sorted({o.component for o in self.offers.values()}) if (
-                    policy.component == ANY) else [policy.component]
-                for c in components:
-                    for s in self.scenarios:
-                        mine = sourcing[(sourcing.component == c) & (sourcing.scenario == s)]
-                        total = float(mine.quantity.sum())
-                        sellers = mine.offer.map(lambda o: self.offers[o].supplier)
-                        for supplier, quantity in mine.quantity.groupby(sellers).sum().items():
-                            if policy.country not in (ANY, self.suppliers[str(supplier)].country):
-                                continue
-                            if quantity > policy.value * total + ABSOLUTE_TOLERANCE * max(
-                                    1.0, total):
-                                self.fail("policy", where, f"{c} from {supplier} in {s}:"
-                                          f" {quantity / total:.4f} of purchases")
+                self._share_limit(policy, where, sourcing, "supplier",
+                                  lambda supplier: self.suppliers[supplier].country)
             elif policy.policy == "min_domestic_share":
                 for s in self.scenarios:
                     mine = sourcing[sourcing.scenario == s]
@@ -425,6 +403,24 @@ class _Checker:
                     if domestic < policy.value * total - ABSOLUTE_TOLERANCE * max(1.0, total):
                         self.fail("policy", where,
                                   f"domestic share {domestic / total:.4f} in {s}")
+
+    def _share_limit(self, policy: Policy, where: str, sourcing: pd.DataFrame, source: str,
+                     country_of: Callable[[str], str]) -> None:
+        """A share policy: per component and scenario, the purchases from each source (the
+        `source` column: origin country or supplier) of the policy's country are at most
+        value x the component's purchases."""
+        components = sorted({o.component for o in self.offers.values()}) if (
+            policy.component == ANY) else [policy.component]
+        for c in components:
+            for s in self.scenarios:
+                mine = sourcing[(sourcing.component == c) & (sourcing.scenario == s)]
+                total = float(mine.quantity.sum())
+                for name, quantity in mine.groupby(source).quantity.sum().items():
+                    if policy.country not in (ANY, country_of(str(name))):
+                        continue
+                    if quantity > policy.value * total + ABSOLUTE_TOLERANCE * max(1.0, total):
+                        self.fail("policy", where, f"{c} from {name} in {s}:"
+                                  f" {quantity / total:.4f} of purchases")
 
     # --- costs ------------------------------------------------------------------------------
 
