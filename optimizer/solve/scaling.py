@@ -127,10 +127,18 @@ def _limits(low: float, high: float) -> str:
     return f"{low:.0e} to {high:.0e}" if low > 0 else f"values up to {high:.0e}"
 
 
+def span_text(figures: Span | None) -> str:
+    """'[1e-06, 1e+06]', or 'none'."""
+    return "none" if figures is None else f"[{figures[0]:.3g}, {figures[1]:.3g}]"
+
+
 def describe(ranges: CoefficientRanges) -> str:
     """'matrix [1e-06, 1e+06], cost [...], bounds [...], rhs [...]' (absolute values)."""
-    def one(figures: Span | None) -> str:
-        return "none" if figures is None else f"[{figures[0]:.3g}, {figures[1]:.3g}]"
+    return (f"matrix {span_text(ranges.matrix)}, cost {span_text(ranges.cost)},"
+            f" bounds {span_text(ranges.bound)}, rhs {span_text(ranges.rhs)}")
 
-    return (f"matrix {one(ranges.matrix)}, cost {one(ranges.cost)},"
-            f" bounds {one(ranges.bound)}, rhs {one(ranges.rhs)}")
+
+def ranges_by_part(scaling: Scaling) -> list[tuple[str, Span | None, Span | None]]:
+    """(part, as handed, in currency) for matrix, cost, bound and rhs."""
+    return [(part, getattr(scaling.handed, part), getattr(scaling.in_currency, part))
+            for part in WELL_HANDLED]
