@@ -10,6 +10,7 @@
 - `progress`: solver log, MIP progress reports, heartbeat, the whole-solve time limit;
 - `highs`: one HiGHS run of a built model;
 - `status`: from HiGHS's model status to the plan's status;
+- `scaling`: the coefficient ranges HiGHS sees, handed and in currency;
 - `diagnosis`: when a model that must meet all demand is infeasible, the elastic model says
   which resources bind and which demand falls short.
 """
