@@ -111,6 +111,7 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     lp_bound = [-np.inf]
     last_report = attach_callbacks(h, options, log, money_unit, deadline, lp_bound)
     h.passModel(lp)
+    scaling = scaling_report(built, handoff, money_unit)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
                      constraints=lp.num_row_ + held.upper.size,
@@ -118,7 +119,6 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     options.say(f"handed {size.variables:,} variables ({size.integer_variables:,} integer),"
                 f" {size.constraints:,} constraints and {size.nonzeros:,} nonzeros to HiGHS"
                 f" in {handoff_s:.2f} s; solving")
-    scaling = scaling_report(built, handoff, money_unit)
     options.say(f"coefficients HiGHS sees (money in units of {money_unit:g}):"
                 f" {describe(scaling.handed)}; in currency: {describe(scaling.in_currency)}")
     for warning in scaling.warnings:
