@@ -207,3 +207,28 @@ def test_money_times_a_factor_multiplies_the_optimum_and_keeps_the_decisions(
     assert original.objective is not None and scaled.objective is not None
     assert scaled.objective == pytest.approx(original.objective * factor, rel=AGREEMENT)
     assert decisions(scaled) == decisions(original)
+
+
+def test_a_replan_at_the_edge_keeps_the_plan_and_agrees_with_the_checker() -> None:
+    """`rolling` (tests/test_replan.py) with closings at MONEY_MAX beside racks of 10: money
+    in units of 1e6. The unchanged instance replans to the previous plan, 2,000, through the
+    deviation terms and the MIP start of the replan."""
+    from reshore.optimizer.diff import PlanTables
+    from reshore.optimizer.replan import ReplanOptions, replan
+    from tests.conftest import EXACT
+    from tests.test_replan import rolling
+
+    instance = rolling()
+    for site in instance["sites"]:
+        site["closing_cost"] = MONEY_MAX
+    previous = agreed(instance)
+    assert previous.objective == pytest.approx(2000.0, rel=AGREEMENT)
+    network = parse_network(instance)
+    result = replan(network, PlanTables.of(previous),
+                    ReplanOptions(now="P2", freeze=1, change_penalty=1), EXACT)
+    report = check(network, result.plan)
+    assert report.ok, str(report)
+    assert result.plan.scaling is not None and result.plan.scaling.money_unit == 1e6
+    assert result.diff.unchanged
+    assert result.plan.objective == pytest.approx(2000.0, rel=AGREEMENT)
+    assert report.objective == pytest.approx(result.plan.objective, rel=AGREEMENT)
