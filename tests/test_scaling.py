@@ -19,7 +19,7 @@ from reshore.optimizer.results import CoefficientRanges, Plan
 from reshore.optimizer.schema import MONEY_MAX, QUANTITY_MAX, RATE_MAX, parse_network
 from reshore.optimizer.solve import SolveOptions, solve
 from tests.conftest import solve_checked
-from tests.instances import risk_choice, tier_choice, two_site_transport
+from tests.instances import bom_with_lead_time, risk_choice, tier_choice, two_site_transport
 
 AGREEMENT = 1e-9
 """Relative difference allowed between a plan's objective and the checker's."""
@@ -123,6 +123,22 @@ def tariff_at_the_edge() -> dict[str, Any]:
     return instance
 
 
+def cheap_unmet_at_the_edge() -> dict[str, Any]:
+    """tier_choice with QUANTITY_MAX units wanted and unmet units at 1e-6: open nothing,
+    1e9 x 1e-6 = 1,000 (small: 100 + (1e9 - 50) x 1e-6 = 1,100; large: 1,180)."""
+    instance = tier_choice(QUANTITY_MAX)
+    instance["settings"]["unmet_penalty"] = 1e-6
+    return instance
+
+
+def trays_at_the_edge() -> dict[str, Any]:
+    """bom_with_lead_time with QUANTITY_MAX trays a rack: trays for 3 racks cost 1.2e11 in P1
+    and 5e10 for 10 racks in P2, so every rack goes unmet at 100: 1,300."""
+    instance = bom_with_lead_time()
+    instance["bom"][0]["quantity"] = QUANTITY_MAX
+    return instance
+
+
 @pytest.mark.parametrize(("instance", "optimum"), [
     (two_site_transport(opening_b=MONEY_MAX), 290.0),
     (opening_a(MONEY_MAX), 330.0),                    # B alone: 150 + 120 + 60
@@ -130,7 +146,10 @@ def tariff_at_the_edge() -> dict[str, Any]:
     (cent_lanes(), 52.4),
     (penalty_at_the_edge(), 180.0),
     (tariff_at_the_edge(), 200.0),
-], ids=["opening_b", "opening_a", "capacity_and_quantity", "cent_lanes", "penalty", "tariff"])
+    (cheap_unmet_at_the_edge(), 1000.0),
+    (trays_at_the_edge(), 1300.0),
+], ids=["opening_b", "opening_a", "capacity_and_quantity", "cent_lanes", "penalty", "tariff",
+        "demand_and_cheap_unmet", "bom_quantity"])
 def test_money_and_quantities_at_the_edge_give_the_checked_optimum(
         instance: dict[str, Any], optimum: float) -> None:
     plan = agreed(instance)
