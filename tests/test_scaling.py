@@ -251,3 +251,16 @@ def test_a_replan_at_the_edge_keeps_the_plan_and_agrees_with_the_checker() -> No
     assert result.diff.unchanged
     assert result.plan.objective == pytest.approx(2000.0, rel=AGREEMENT)
     assert report.objective == pytest.approx(result.plan.objective, rel=AGREEMENT)
+
+
+def test_the_diagnosis_at_the_edge_names_the_same_capacities() -> None:
+    """two_site_transport with 50 hours a site and B's opening at MONEY_MAX (money in units of
+    1e6): still 120 racks against 100 hours, and the elastic model still opens both sites and
+    finds both full and 20 racks short, as at an opening of 150 (tests/test_diagnosis.py)."""
+    instance = two_site_transport(opening_b=MONEY_MAX, capacity=50)
+    plan = solve_checked(instance)
+    assert plan.scaling is not None and plan.scaling.money_unit == 1e6
+    assert plan.diagnosis[:2] == [
+        "binding: assembly capacity of site 'A' is used in full in P1 (50 h)",
+        "binding: assembly capacity of site 'B' is used in full in P1 (50 h)"]
+    assert plan.diagnosis[2].startswith("short: product 'rack' in P1: 20 units short of 120")
