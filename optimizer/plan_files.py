@@ -126,8 +126,21 @@ def summary_rows(summary: Mapping[str, Any]) -> pd.DataFrame:
     rows += [("warnings", str(i), warning) for i, warning in enumerate(summary["warnings"], 1)]
     rows += [("timings (s)", str(key), value) for key, value in summary["timings"].items()]
     rows += [("model size", str(key), value) for key, value in summary["size"].items()]
+    rows += _scaling_rows(summary.get("scaling"))
     rows += [("input", "solver", summary["solver"]), ("input", "SHA-256", summary["input_hash"])]
     return pd.DataFrame(rows, columns=["section", "item", "value"])
+
+
+def _scaling_rows(scaling: dict[str, Any] | None) -> list[tuple[str, str, Any]]:
+    """The money unit and the coefficient ranges HiGHS saw, as summary rows."""
+    if not scaling:
+        return []
+    rows: list[tuple[str, str, Any]] = [("scaling", "money unit", scaling["money_unit"])]
+    for stage, label in (("handed", "as handed to HiGHS"), ("in_currency", "in currency")):
+        for part, figures in scaling[stage].items():
+            text = "none" if figures is None else f"{figures[0]:.3g} to {figures[1]:.3g}"
+            rows.append(("scaling", f"{part} {label}", text))
+    return rows
 
 
 def cost_matrix(plan: Plan) -> pd.DataFrame:

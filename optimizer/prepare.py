@@ -313,9 +313,14 @@ def prepare(network: Network) -> PreparedNetwork:
     policies = _frame(list(network.policies), ["policy", "component", "country", "value"])
 
     lookups = _lookups(purchases, bom, shipments, production, tiers, demand)
-    largest = max([1.0, *tiers.opening_cost, *tiers.fixed_cost_per_period,
-                   *sites.closing_cost, *offers.unit_price, *offers.qualification_cost,
-                   *products.unit_value, settings.unmet_penalty or 0.0])
+    figures = money_figures(
+        once=[tiers.opening_cost, sites.closing_cost, offers.qualification_cost],
+        per_period=[tiers.fixed_cost_per_period, purchases.unit_price,
+                    purchases.transport_cost_per_unit, purchase_tariffs.tariff_per_unit,
+                    production.cost_per_unit, shipments.transport_cost_per_unit,
+                    shipment_tariffs.tariff_per_unit, components.holding_cost_per_period,
+                    products.holding_cost_per_period, [settings.unmet_penalty or 0.0]],
+        discount=discount)
     return PreparedNetwork(
         network=network, periods=periods, scenarios=scenarios, probability=probability,
         discount=discount, commit_periods=settings.commit_periods,
@@ -325,12 +330,48 @@ def prepare(network: Network) -> PreparedNetwork:
         production=production, shipments=shipments, shipment_tariffs=shipment_tariffs,
         demand=demand, component_stock=component_stock, product_stock=product_stock,
         single_source=single_source, offers=offer_frame, policies=policies,
-        money_unit=money_unit(largest), lookups=lookups)
+        money_unit=money_unit(figures), lookups=lookups)
 
 
-def money_unit(largest_cost: float) -> float:
-    """The power of ten that brings the largest unit cost down to the thousands."""
-    return float(10 ** max(0, int(np.floor(np.log10(largest_cost))) - 3))
+SMALLEST_SCALED_COST = 1e-7
+"""The smallest a cost may become in money units: a hundred times HiGHS's
+`small_matrix_value` (1e-9), below which HiGHS drops a coefficient as if it were zero."""
+
+NEGLIGIBLE_COST_RATIO = 1e-16
+"""Costs smaller than this share of the largest one (double precision's resolution) do not
+steer the choice of the money unit."""
+
+
+def money_figures(once: list[Any], per_period: list[Any], discount: np.ndarray) -> np.ndarray:
+    """Every money figure that can become a coefficient of the model: the one-time ones as
+    they are, the per-period ones at the largest and the smallest discount factor."""
+    def values(columns: list[Any]) -> np.ndarray:
+        arrays = [np.asarray(column, dtype=float).ravel() for column in columns]
+        return np.concatenate(arrays) if arrays else np.zeros(0)
+
+    rates = values(per_period)
+    factors = np.asarray(discount, dtype=float)
+    extremes = [factors.min(), factors.max()] if factors.size else [1.0]
+    return np.concatenate([values(once), *(rates * f for f in extremes)])
+
+
+def money_unit(figures: np.ndarray) -> float:
+    """The power of ten money is counted in inside the model: the one that brings the largest
+    figure down to the thousands (never below 1), unless that would bring the smallest below
+    `SMALLEST_SCALED_COST`; then the one in the geometric middle of the largest and the
+    smallest, so that both stay as far from 1 (an opening cost of 1e12 beside a lane cost of
+    1 gives 1e6: coefficients from 1e-6 to 1e6, where the thousands rule would have given
+    1e9 and a lane cost of 1e-9 that HiGHS drops). See docs/formulation.md, "Scaling"."""
+    magnitudes = np.abs(figures[np.isfinite(figures)])
+    magnitudes = magnitudes[magnitudes > 0]
+    if magnitudes.size == 0:
+        return 1.0
+    largest = float(magnitudes.max())
+    smallest = max(float(magnitudes.min()), largest * NEGLIGIBLE_COST_RATIO)
+    exponent = max(0, int(np.floor(np.log10(largest))) - 3)
+    if smallest / 10.0 ** exponent < SMALLEST_SCALED_COST:
+        exponent = int(np.round(np.log10(largest * smallest) / 2))
+    return float(10.0 ** exponent)
 
 
 def _policy_components(network: Network, name: str, components: pd.DataFrame) -> set[str]:

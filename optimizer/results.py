@@ -54,6 +54,38 @@ class ModelSize:
     nonzeros: int
 
 
+Span = tuple[float, float]
+"""(smallest, largest) absolute value."""
+
+
+@dataclass(frozen=True)
+class CoefficientRanges:
+    """Smallest and largest absolute nonzero finite value in each part of a model handed to
+    HiGHS (None where the part has no such value), held-back rows included."""
+
+    matrix: Span | None
+    cost: Span | None
+    bound: Span | None
+    """Column bounds."""
+    rhs: Span | None
+    """Row bounds."""
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How the model was scaled for HiGHS and the coefficient ranges it saw
+    (see `optimizer.solve.scaling`)."""
+
+    money_unit: float
+    """Currency units per money unit of the model."""
+    in_currency: CoefficientRanges
+    """The ranges before scaling: the same model with money counted in currency."""
+    handed: CoefficientRanges
+    """The ranges HiGHS was handed."""
+    warnings: list[str] = field(default_factory=list)
+    """Parts whose range, after scaling, is beyond what HiGHS handles well."""
+
+
 TABLE_COLUMNS: dict[str, list[str]] = {
     "sites": ["site", "tier", "open_period", "close_period", "status", "country"],
     "sourcing": ["scenario", "period", "offer", "supplier", "component", "origin_country",
@@ -94,7 +126,11 @@ class Plan:
     log: list[str] = field(default_factory=list, repr=False)
     solver: str = "HiGHS"
     warnings: list[str] = field(default_factory=list)
-    """Remarks on the input that are not errors, carried from `Network.warnings`."""
+    """Remarks on the input that are not errors, carried from `Network.warnings`, and the
+    coefficient ranges HiGHS may not handle well (`Scaling.warnings`)."""
+    scaling: Scaling | None = None
+    """The money unit and the coefficient ranges HiGHS saw (None on a plan read back from
+    a document that has none)."""
 
     @classmethod
     def without_solution(cls, status: PlanStatus, timings: Timings, size: ModelSize,
@@ -198,6 +234,7 @@ class Plan:
             "sites": site_decisions(self),
             "timings": asdict(self.timings),
             "size": asdict(self.size),
+            "scaling": None if self.scaling is None else asdict(self.scaling),
             "solver": self.solver,
             "input_hash": self.input_hash,
             "diagnosis": self.diagnosis,

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reshore.optimizer.commands.shared import money
+from reshore.optimizer.solve.scaling import ranges_by_part, span_text
 
 if TYPE_CHECKING:
     from reshore.optimizer.results import Plan
@@ -99,6 +100,10 @@ def model_table(plan: Plan, extra_timings: dict[str, float]) -> Table:
               **{k: v for k, v in extra_timings.items() if k != "read and validate"}}
     rows = [("Variables", f"{size.variables:,} ({size.integer_variables:,} integer)"),
             ("Constraints", f"{size.constraints:,}"), ("Nonzeros", f"{size.nonzeros:,}")]
+    if plan.scaling is not None:
+        rows += [("Money unit", f"{plan.scaling.money_unit:g}")]
+        rows += [(f"HiGHS sees: {part}", f"{span_text(handed)} (in currency {span_text(currency)})")
+                 for part, handed, currency in ranges_by_part(plan.scaling)]
     rows += [(f"Time: {stage}", f"{seconds:.2f} s") for stage, seconds in stages.items()
              if seconds is not None]
     return _key_values("Model", rows)

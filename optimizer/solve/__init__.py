@@ -10,6 +10,7 @@
 - `progress`: solver log, MIP progress reports, heartbeat, the whole-solve time limit;
 - `highs`: one HiGHS run of a built model;
 - `status`: from HiGHS's model status to the plan's status;
+- `scaling`: the coefficient ranges HiGHS sees, handed and in currency;
 - `diagnosis`: when a model that must meet all demand is infeasible, the elastic model says
   which resources bind and which demand falls short.
 """
@@ -77,12 +78,16 @@ def solve(network: Network, options: SolveOptions | None = None, *,
     if status is PlanStatus.INFEASIBLE:
         options.say("no plan meets every requirement; solving the elastic model to say why")
         diagnosis = diagnose_infeasibility(data, options)
-        return Plan.without_solution(status, timings, outcome.size, digest, network,
+        plan = Plan.without_solution(status, timings, outcome.size, digest, network,
                                      diagnosis=diagnosis, log=outcome.log)
-    if not outcome.has_solution:
-        return Plan.without_solution(status, timings, outcome.size, digest, network,
+    elif not outcome.has_solution:
+        plan = Plan.without_solution(status, timings, outcome.size, digest, network,
                                      diagnosis=[no_solution_reason(outcome.model_status)],
                                      log=outcome.log)
-    return make_plan(built, data, status=status, objective=outcome.objective,
-                     bound=outcome.bound, gap=outcome.gap, timings=timings, size=outcome.size,
-                     input_hash=digest, log=outcome.log)
+    else:
+        plan = make_plan(built, data, status=status, objective=outcome.objective,
+                         bound=outcome.bound, gap=outcome.gap, timings=timings,
+                         size=outcome.size, input_hash=digest, log=outcome.log)
+    plan.scaling = outcome.scaling
+    plan.warnings += outcome.scaling.warnings
+    return plan

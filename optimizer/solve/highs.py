@@ -13,11 +13,12 @@ import numpy as np
 
 from reshore.models.built import BuiltModel
 from reshore.optimizer.prepare import PreparedNetwork
-from reshore.optimizer.results import ModelSize
+from reshore.optimizer.results import ModelSize, Scaling
 from reshore.optimizer.solve.handoff import HandOff, quiet_highs, to_highs_lp
 from reshore.optimizer.solve.options import SolveOptions
 from reshore.optimizer.solve.phases import MipResult, solve_mip
 from reshore.optimizer.solve.progress import Deadline, attach_callbacks, heartbeat
+from reshore.optimizer.solve.scaling import describe, scaling_report
 
 MipStart = list[tuple[Any, float]]
 """(Pyomo variable, starting value) for some variables of the model (integer ones at least),
@@ -49,6 +50,8 @@ class HighsOutcome:
     solve_s: float
     size: ModelSize
     log: list[str]
+    scaling: Scaling
+    """The money unit and the coefficient ranges HiGHS was handed."""
     handoff: HandOff = field(repr=False)
     highs: highspy.Highs = field(repr=False)
     """The solver, holding the model as last solved (the diagnosis re-solves it)."""
@@ -108,6 +111,7 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     lp_bound = [-np.inf]
     last_report = attach_callbacks(h, options, log, money_unit, deadline, lp_bound)
     h.passModel(lp)
+    scaling = scaling_report(built, handoff, money_unit)
     handoff_s = time.perf_counter() - started
     size = ModelSize(variables=lp.num_col_, integer_variables=integers,
                      constraints=lp.num_row_ + held.upper.size,
@@ -115,6 +119,10 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     options.say(f"handed {size.variables:,} variables ({size.integer_variables:,} integer),"
                 f" {size.constraints:,} constraints and {size.nonzeros:,} nonzeros to HiGHS"
                 f" in {handoff_s:.2f} s; solving")
+    options.say(f"coefficients HiGHS sees (money in units of {money_unit:g}):"
+                f" {describe(scaling.handed)}; in currency: {describe(scaling.in_currency)}")
+    for warning in scaling.warnings:
+        options.say(f"warning: {warning}")
 
     started = time.perf_counter()
     deadline.start()
@@ -167,4 +175,5 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     options.say(f"HiGHS: {status.lower()} in {solve_s:.2f} s")
     return HighsOutcome(model_status=status, has_solution=has_solution, objective=objective,
                         bound=bound, gap=gap, values=values, handoff_s=handoff_s,
-                        solve_s=solve_s, size=size, log=log, handoff=handoff, highs=h)
+                        solve_s=solve_s, size=size, log=log, scaling=scaling,
+                        handoff=handoff, highs=h)

@@ -61,6 +61,10 @@ def test_submit_poll_and_fetch_the_plan_in_every_format(server: Server) -> None:
 
     plan = checked_result(client, job["id"])
     assert plan["summary"]["objective"] == pytest.approx(290)
+    # money unit 1; capacity 200 the largest coefficient; row bounds 1 (one start), 60
+    # (demand) and 120 (capacity covers demand); the binaries' bound 1; probability 1
+    assert plan["summary"]["scaling"]["handed"] == {
+        "matrix": [1, 200], "cost": [1, 1], "bound": [1, 1], "rhs": [1, 120]}
     assert {row["site"]: row["status"] for row in plan["sites"]} == {"A": "open",
                                                                      "B": "not opened"}
     sites = client.get(f"/v1/jobs/{job['id']}/result", params={"table": "sites"})
@@ -70,6 +74,7 @@ def test_submit_poll_and_fetch_the_plan_in_every_format(server: Server) -> None:
     assert workbook.content[:2] == b"PK"
     log = client.get(f"/v1/jobs/{job['id']}/log")
     assert "HiGHS: optimal" in log.text
+    assert "coefficients HiGHS sees (money in units of 1): matrix [1, 200]" in log.text
     tail = client.get(f"/v1/jobs/{job['id']}/log", params={"offset": 2})
     assert tail.text == "".join(line + "\n" for line in log.text.splitlines()[2:])
     bad_table = client.get(f"/v1/jobs/{job['id']}/result", params={"table": "nope"})
