@@ -166,6 +166,11 @@ class Worker:
                 env=service_env(self.database_url, **self.settings), start_new_session=True)
         return self
 
+    def terminate(self) -> None:
+        """SIGTERM the worker's main process alone, as an orchestrator stopping it would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def kill(self) -> None:
         """SIGKILL the worker and its solver processes, as a machine dying would."""
         if self.process is not None and self.process.poll() is None:

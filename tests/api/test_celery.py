@@ -1,10 +1,13 @@
 """The scale-out path for real: `reshore serve --executor celery`, a Redis broker and two
-`reshore worker` processes sharing one queue, over PostgreSQL when it is reachable."""
+`reshore worker` processes sharing one queue, over PostgreSQL when it is reachable: a worker
+killed, a solver process killed (kill -9), a worker drained by SIGTERM."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +25,7 @@ from tests.api.support import (
     checked_result,
     finished,
     flagship,
+    job_row,
     many_periods,
     new_key,
     postgres_database,
@@ -40,6 +44,9 @@ class Cluster:
     server: Server
     workers: list[Worker]
     client: httpx.Client
+    database_url: str
+    settings: dict[str, object]
+    folder: Path
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +64,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         settings = {"executor": "celery", "broker_url": REDIS_URL,
                     "queue": f"reshore.test.{uuid.uuid4().hex[:8]}", "heartbeat_s": 0.5,
                     "job_lease_s": 5, "dispatch_interval_s": 0.2, "max_time_limit_s": 300,
-                    "cancel_grace_s": 1, "max_model_nonzeros": 10**9}
+                    "cancel_grace_s": 1, "max_model_nonzeros": 10**9, "drain_grace_s": 1}
         db.migrate(url)
         server = Server(url, folder / "server.log", **settings).start()
         workers = [Worker(url, folder / f"worker{i}.log", f"w{i}@%h", **settings).start()
                    for i in (1, 2)]
         client = server.client(new_key(url, "acme"))
         try:
-            yield Cluster(server, workers, client)
+            yield Cluster(server, workers, client, url, settings, folder)
         finally:
             client.close()
             for worker in workers:
@@ -120,6 +127,97 @@ def test_a_worker_killed_mid_solve_does_not_lose_the_job(cluster: Cluster) -> No
     assert "queued again" in cluster.client.get(f"/v1/jobs/{job_id}/log").text
     if done["plan_status"] in ("optimal", "feasible"):
         checked_result(cluster.client, job_id)
+
+
+SECONDS_LONG = 1000
+"""Periods of a one-site, one-customer instance that takes seconds to build and solve."""
+SECONDS_LONG_OPTIMUM = 50 + 60 * 1
+"""Its optimum: site A opened (50) and the 60 racks of demand sent over the lane at 1 each."""
+
+
+def _started(cluster: Cluster, job_id: str) -> None:
+    wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),
+             timeout=60)
+
+
+def _holder(cluster: Cluster, job_id: str) -> tuple[int, Worker]:
+    """The solver process running the job's latest run, and the worker it belongs to."""
+    (_, holder) = starts(cluster.client, job_id)[-1]
+    pid = int(holder.rpartition(":")[2])
+    worker = next(w for w in cluster.workers
+                  if w.process is not None and w.process.poll() is None
+                  and os.getpgid(pid) == w.process.pid)
+    return pid, worker
+
+
+def test_a_solver_process_killed_costs_only_its_own_job_a_run(cluster: Cluster) -> None:
+    """kill -9 of the pool process solving one job (as the OOM killer would): that job's run is
+    recorded with the signal, and it runs again (its attempt counted); the job solving on the
+    other worker meanwhile keeps its first run."""
+    victim, bystander = (cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(SECONDS_LONG)}).json()["id"] for _ in range(2))
+    for job_id in (victim, bystander):
+        _started(cluster, job_id)
+    pid, _worker = _holder(cluster, victim)
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    again = wait_for(cluster.client, victim, lambda v: v["attempts"] == 2, timeout=60)
+    print(f"solver process killed: its job ran again after"
+          f" {time.monotonic() - killed_at:.2f} s")
+    assert again["status"] in ("queued", "running"), again
+    log = cluster.client.get(f"/v1/jobs/{victim}/log").text
+    assert "run 1 lost (solver process killed (signal 9), probably out of memory)" in log, log
+
+    beside = finished(cluster.client, bystander, timeout=120)
+    assert beside["status"] == "succeeded" and beside["attempts"] == 1, beside
+    done = finished(cluster.client, victim, timeout=120)
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    for job_id in (bystander, victim):
+        assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
+            pytest.approx(SECONDS_LONG_OPTIMUM))
+
+
+def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
+        cluster: Cluster) -> None:
+    """SIGTERM to a worker's main process mid-solve: it takes no new job, gives the solve
+    `drain_grace_s` (1 s here), then queues the job again with its attempt given back and the
+    reason in its log, ends the solve and exits; a restarted worker (or the other one) runs
+    the job to the end on attempt 1."""
+    job_id = cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(SECONDS_LONG)}).json()["id"]
+    _started(cluster, job_id)
+    _pid, worker = _holder(cluster, job_id)
+    before = job_row(cluster.database_url, job_id)
+    assert before["status"] == "running" and before["attempts"] == 1, before
+    assert worker.process is not None
+    signalled = time.monotonic()
+    worker.terminate()
+    requeued = None
+    while time.monotonic() - signalled < 30:
+        if "the attempt is not counted" in cluster.client.get(f"/v1/jobs/{job_id}/log").text:
+            requeued = time.monotonic() - signalled
+            break
+        time.sleep(0.05)
+    assert requeued is not None, cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    exit_status = worker.process.wait(timeout=60)
+    exited = time.monotonic() - signalled
+    replacement = Worker(cluster.database_url, cluster.folder / "worker3.log", "w3@%h",
+                         **cluster.settings).start()
+    cluster.workers.append(replacement)
+
+    done = finished(cluster.client, job_id, timeout=120)
+    print(f"SIGTERM drain: queued again {requeued:.2f} s after SIGTERM (grace 1 s), worker"
+          f" exited with {exit_status} after {exited:.2f} s; attempts {before['attempts']}"
+          f" before, {done['attempts']} after")
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 1
+    log = cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    assert (f"run 1 interrupted (worker {worker.name.replace('%h', '')}") in log, log
+    assert "shut down; the job did not finish within the drain grace of 1 s" in log
+    assert [attempt for attempt, _ in starts(cluster.client, job_id)] == [1, 1]
+    assert exit_status == 0
+    assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
+        pytest.approx(SECONDS_LONG_OPTIMUM))
 
 
 def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None:
