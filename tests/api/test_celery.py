@@ -135,6 +135,15 @@ SECONDS_LONG_OPTIMUM = 50 + 60 * 1
 """Its optimum: site A opened (50) and the 60 racks of demand sent over the lane at 1 each."""
 
 
+def _two_live_workers(cluster: Cluster) -> None:
+    """Start workers until two are running (an earlier test may have killed one)."""
+    alive = [w for w in cluster.workers if w.process is not None and w.process.poll() is None]
+    for number in range(len(cluster.workers) + 1, len(cluster.workers) + 3 - len(alive)):
+        cluster.workers.append(Worker(cluster.database_url,
+                                      cluster.folder / f"worker{number}.log", f"w{number}@%h",
+                                      **cluster.settings).start())
+
+
 def _started(cluster: Cluster, job_id: str) -> None:
     wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),
              timeout=60)
@@ -154,11 +163,13 @@ def test_a_solver_process_killed_costs_only_its_own_job_a_run(cluster: Cluster) 
     """kill -9 of the pool process solving one job (as the OOM killer would): that job's run is
     recorded with the signal, and it runs again (its attempt counted); the job solving on the
     other worker meanwhile keeps its first run."""
+    _two_live_workers(cluster)
     victim, bystander = (cluster.client.post("/v1/jobs", json={
         "instance": many_periods(SECONDS_LONG)}).json()["id"] for _ in range(2))
     for job_id in (victim, bystander):
         _started(cluster, job_id)
-    pid, _worker = _holder(cluster, victim)
+    pid, worker = _holder(cluster, victim)
+    assert _holder(cluster, bystander)[1] is not worker
     killed_at = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     again = wait_for(cluster.client, victim, lambda v: v["attempts"] == 2, timeout=60)
@@ -183,6 +194,7 @@ def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
     `drain_grace_s` (1 s here), then queues the job again with its attempt given back and the
     reason in its log, ends the solve and exits; a restarted worker (or the other one) runs
     the job to the end on attempt 1."""
+    _two_live_workers(cluster)
     job_id = cluster.client.post("/v1/jobs", json={
         "instance": many_periods(SECONDS_LONG)}).json()["id"]
     _started(cluster, job_id)
@@ -201,9 +213,7 @@ def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
     assert requeued is not None, cluster.client.get(f"/v1/jobs/{job_id}/log").text
     exit_status = worker.process.wait(timeout=60)
     exited = time.monotonic() - signalled
-    replacement = Worker(cluster.database_url, cluster.folder / "worker3.log", "w3@%h",
-                         **cluster.settings).start()
-    cluster.workers.append(replacement)
+    _two_live_workers(cluster)  # the drained worker's replacement
 
     done = finished(cluster.client, job_id, timeout=120)
     print(f"SIGTERM drain: queued again {requeued:.2f} s after SIGTERM (grace 1 s), worker"
