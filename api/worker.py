@@ -129,12 +129,17 @@ def solver_process_lost(job_id: str, pid: int, exitcode: int | None) -> None:
         record_solver_death(get_settings(), job_id, attempt, exitcode)
 
 
+_draining = threading.Event()
+"""Set once the drain started (a second SIGTERM does not start another)."""
+
+
 @worker_shutting_down.connect
 def _drain_on_shutdown(sender: Any = None, how: str = "", **_: Any) -> None:
     """SIGTERM (Celery's warm shutdown, which takes no new jobs): drain in a thread, so that
     running jobs may still finish and be acknowledged meanwhile."""
-    if how != "Warm":
+    if how != "Warm" or _draining.is_set():
         return
+    _draining.set()
     threading.Thread(target=drain, args=(str(sender or socket.gethostname()),),
                      name="drain", daemon=True).start()
 

@@ -136,12 +136,13 @@ SECONDS_LONG_OPTIMUM = 50 + 60 * 1
 
 
 def _two_live_workers(cluster: Cluster) -> None:
-    """Start workers until two are running (an earlier test may have killed one)."""
+    """Start workers until two are running and ready (an earlier test may have killed one)."""
     alive = [w for w in cluster.workers if w.process is not None and w.process.poll() is None]
     for number in range(len(cluster.workers) + 1, len(cluster.workers) + 3 - len(alive)):
-        cluster.workers.append(Worker(cluster.database_url,
-                                      cluster.folder / f"worker{number}.log", f"w{number}@%h",
-                                      **cluster.settings).start())
+        worker = Worker(cluster.database_url, cluster.folder / f"worker{number}.log",
+                        f"w{number}@%h", **cluster.settings).start()
+        cluster.workers.append(worker)
+        worker.wait_ready()
 
 
 def _started(cluster: Cluster, job_id: str) -> None:
