@@ -217,6 +217,9 @@ class ValidationReport(BaseModel):
     estimate: SizeView | None = Field(None, description="model size, when the input is valid")
     fits: bool | None = Field(None, description="whether the model is within the server's"
                               " size limits (variables and nonzeros)")
+    warnings: list[str] = Field(
+        default_factory=list, description="remarks that are not errors (components no BOM row"
+        " uses), when the input is valid")
 
 
 class DatasetCreate(Body):

@@ -212,3 +212,19 @@ def test_the_warnings_of_an_upload_reach_its_dataset_and_jobs(
         assert checked_result(client, job["id"])["summary"]["objective"] == pytest.approx(290)
         plain = client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
         assert plain["warnings"] == []
+        checked = client.post("/v1/validate", json={"instance": {
+            **two_site_transport(), "components": [{"component": "bolt"}]}}).json()
+        assert checked["valid"] and any("'bolt'" in w for w in checked["warnings"]), checked
+
+
+def test_an_empty_sheet_of_a_workbook_is_a_warning(
+        upload_server: tuple[Server, str], tmp_path: Path) -> None:
+    server, token = upload_server
+    path = write_xlsx(parse_network(two_site_transport()), tmp_path / "instance.xlsx")
+    book = openpyxl.load_workbook(path)
+    book.create_sheet("tariffs").append(["scenario", "origin_country", "rate"])
+    book.save(path)
+    answer, _elapsed, _memory = _post(server, token, path.read_bytes(), XLSX)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["versions"][-1]["warnings"] == [
+        "sheet tariffs has no rows: read as a table with no rows"]
