@@ -231,10 +231,36 @@ def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
         pytest.approx(SECONDS_LONG_OPTIMUM))
 
 
+def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> None:
+    """The only worker, given 60 s of drain grace, gets SIGTERM mid-solve: the job finishes on
+    its first run and is stored, then the worker exits."""
+    for worker in cluster.workers:
+        worker.stop()
+    patient = Worker(cluster.database_url, cluster.folder / "patient.log", "patient@%h",
+                     **{**cluster.settings, "drain_grace_s": 60}).start().wait_ready()
+    cluster.workers.append(patient)
+    job_id = cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(SECONDS_LONG)}).json()["id"]
+    _started(cluster, job_id)
+    assert patient.process is not None
+    signalled = time.monotonic()
+    patient.terminate()
+    exit_status = patient.process.wait(timeout=90)
+    done = finished(cluster.client, job_id, timeout=30)
+    print(f"SIGTERM with 60 s of grace: the job {done['status']} on run {done['attempts']},"
+          f" the worker exited {time.monotonic() - signalled:.2f} s after SIGTERM")
+    assert exit_status == 0
+    assert done["status"] == "succeeded" and done["attempts"] == 1, done
+    assert "interrupted" not in cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
+        pytest.approx(SECONDS_LONG_OPTIMUM))
+
+
 def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None:
     """3,000 periods take many seconds to build, and building does not look at the stop flag:
     the job's watchdog gives it its final status 1 s after the cancel was seen and ends the
     solver process, which Celery replaces; the next job runs."""
+    _two_live_workers(cluster)
     job_id = cluster.client.post("/v1/jobs", json={
         "instance": many_periods(3000), "options": {"time_limit_s": 300}}).json()["id"]
     wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),
