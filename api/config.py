@@ -60,8 +60,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="a cancelled job still running this long after the cancel was"
         " seen has its solver process ended")
     drain_grace_s: float = Field(
-        20.0, ge=0, description="on shutdown (SIGTERM), how long running jobs may finish before"
-        " they are stopped and queued again (without counting the attempt)")
+        20.0, ge=0, description="on shutdown (SIGTERM) of the server or of a Celery worker, how"
+        " long running jobs may finish before they are stopped and queued again (without"
+        " counting the attempt)")
     max_upload_unpacked_bytes: int = Field(
         128 * 1024 * 1024, ge=1024, description="most bytes an uploaded zip or xlsx may unpack"
         " to (counted while unpacking)")
@@ -70,10 +71,11 @@ class Settings(BaseSettings):
     max_upload_columns: int = Field(
         64, ge=1, description="most columns of a sheet of an uploaded workbook")
     upload_memory_mb: int = Field(
-        1024, ge=0, description="address-space limit of the process reading an upload, in MiB"
-        " (0: no limit)")
+        1024, ge=0, description="address-space limit of the process reading and validating an"
+        " upload, in MiB (0: no limit)")
     upload_time_limit_s: float = Field(
-        60.0, gt=0, description="longest an upload may take to read before it is refused")
+        60.0, gt=0, description="longest an upload may take to read and validate before it is"
+        " refused")
     max_errors_shown: int = Field(
         100, ge=1, description="input errors listed in a 422 answer; the rest are counted per"
         " kind")

@@ -2,9 +2,9 @@
 
 Each pass (every `dispatch_interval_s`, or at once when a job is submitted or finishes):
 1. runs whose worker is gone are recovered: queued again, or failed after `max_attempts`;
-   a worker is gone when its heartbeat is older than `job_lease_s`, or at once when it ran on
-   this host and its process no longer exists (the local executor records the loss of its own
-   processes itself, with the reason);
+   a worker is gone when its heartbeat is older than `job_lease_s`, or soon (`gone_settle_s`)
+   when it ran on this host and its process no longer exists (the local executor and Celery
+   workers record the loss of their own solver processes themselves, with the reason);
 2. queued jobs are handed out oldest first, within the executor's free slots and each
    tenant's `tenant_max_running`.
 """
@@ -45,6 +45,17 @@ def _process_gone(worker: str | None) -> bool:
     except PermissionError:
         return False
     return False
+
+
+GONE_SETTLE_S = 10.0
+"""A Celery worker notices a dead pool process within about 5 s (its pool maintenance timer)."""
+
+
+def gone_settle_s(settings: Settings) -> float:
+    """How old a run's heartbeat must be before the dispatcher recovers it for a process that
+    is gone: the supervisor of that process (a Celery worker's main process) first has time to
+    record the true reason, e.g. "solver process killed (signal 9)"."""
+    return max(GONE_SETTLE_S, 2 * settings.heartbeat_s)
 
 
 class Dispatcher:
@@ -89,12 +100,13 @@ class Dispatcher:
             for line in store.recover_lost(session, timedelta(seconds=settings.job_lease_s),
                                            settings.max_attempts):
                 log.warning(line)
+            settled = utcnow() - timedelta(seconds=gone_settle_s(settings))
             running = session.execute(select(Job.id, Job.attempts, Job.worker).where(
-                Job.status == JobStatus.RUNNING)).all()
+                Job.status == JobStatus.RUNNING, Job.heartbeat_at < settled)).all()
             for job_id, attempt, worker in running:
                 if _process_gone(worker) and not self.executor.owns(worker or ""):
                     gone = store.lost(session, job_id, attempt, settings.max_attempts,
-                                      f"its worker process {worker} is gone")
+                                      f"its worker process {worker} is gone", cutoff=settled)
                     if gone:
                         log.warning(gone)
             if self.executor.name == "celery":

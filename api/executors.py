@@ -160,6 +160,51 @@ def death_reason(exitcode: int | None, memory_mb: int) -> str:
     return f"solver process exited with status {exitcode} before the job finished"
 
 
+def record_solver_death(settings: Settings, job_id: str, attempt: int | None,
+                        exitcode: int | None) -> None:
+    """The job of a solver process that died, given its reason (`death_reason`): failed when
+    the process ran out of its memory limit (a new run would need the same memory), otherwise
+    queued again with its attempt counted (failed after `max_attempts`). `attempt` is the run
+    the process held (None: the run the store holds, if the job is running)."""
+    reason = death_reason(exitcode, settings.job_memory_mb)
+    log.error("job %s: %s", job_id, reason)
+    try:
+        with db.session_scope(settings.database_url) as session:
+            store.undispatch(session, [job_id])
+            if attempt is None:
+                attempt = session.scalar(select(Job.attempts).where(
+                    Job.id == job_id, Job.status == JobStatus.RUNNING))
+            if attempt is None:
+                return
+            if exitcode == EXIT_OUT_OF_MEMORY:
+                store.end_run(session, job_id, attempt, JobStatus.FAILED, reason)
+                return
+            line = store.lost(session, job_id, attempt, settings.max_attempts, reason)
+            if line:
+                log.warning(line)
+    except Exception:
+        log.exception("job %s: could not record why its solver process ended", job_id)
+
+
+def drain_reason(who: str, grace_s: float) -> str:
+    """Why a job was stopped by a shutdown (SIGTERM) of `who` ("the server", "worker w1")."""
+    return f"{who} shut down; the job did not finish within the drain grace of {grace_s:g} s"
+
+
+def requeue_interrupted(database_url: str, job_id: str, attempt: int | None,
+                        reason: str) -> None:
+    """A run stopped by a shutdown, through no fault of the job: the job is queued again and
+    handed out afresh, its attempt not counted, the reason in its log."""
+    try:
+        with db.session_scope(database_url) as session:
+            if attempt is not None:
+                store.requeue_uncounted(session, job_id, attempt, reason)
+            store.undispatch(session, [job_id])
+        log.warning("job %s: %s; queued again without counting the attempt", job_id, reason)
+    except Exception:
+        log.exception("job %s: could not queue it again", job_id)
+
+
 @dataclass
 class _Slot:
     """One solver process and the job it was given."""
@@ -384,12 +429,8 @@ class LocalExecutor:
                                                      self.config.memory_mb)
                 log.error("a solver process died before it was ready: %s", self._last_death)
             if slot.job_id is not None and not slot.ended:
-                reason = death_reason(slot.process.exitcode, self.config.memory_mb)
-                log.error("job %s: %s", slot.job_id, reason)
-                if slot.process.exitcode == EXIT_OUT_OF_MEMORY and slot.attempt is not None:
-                    self._fail(slot, reason)  # running it again would need the same memory
-                else:
-                    self._lost(slot.job_id, reason)
+                record_solver_death(self.settings, slot.job_id, slot.attempt,
+                                    slot.process.exitcode)
             slot.conn.close()
             with self._lock:
                 if self._draining or self._stopping.is_set():
@@ -455,41 +496,11 @@ class LocalExecutor:
         except Exception:
             log.exception("job %s: could not record why it was stopped", slot.job_id)
 
-    def _fail(self, slot: _Slot, reason: str) -> None:
-        assert slot.job_id is not None and slot.attempt is not None
-        try:
-            with db.session_scope(self.settings.database_url) as session:
-                store.end_run(session, slot.job_id, slot.attempt, JobStatus.FAILED, reason)
-        except Exception:
-            log.exception("job %s: could not record why it failed", slot.job_id)
-
     def _interrupted(self, slot: _Slot) -> None:
         """A job whose process the shutdown ended: queued again, the attempt not counted."""
         assert slot.job_id is not None
-        reason = (f"the server shut down; the job did not finish within the drain grace of"
-                  f" {self.settings.drain_grace_s:g} s")
-        try:
-            with db.session_scope(self.settings.database_url) as session:
-                if slot.attempt is not None:
-                    store.requeue_uncounted(session, slot.job_id, slot.attempt, reason)
-                store.undispatch(session, [slot.job_id])
-            log.warning("job %s: %s; queued again without counting the attempt", slot.job_id,
-                        reason)
-        except Exception:
-            log.exception("job %s: could not queue it again", slot.job_id)
-
-    def _lost(self, job_id: str, reason: str) -> None:
-        try:
-            with db.session_scope(self.settings.database_url) as session:
-                store.undispatch(session, [job_id])
-                job = session.scalar(select(Job).where(Job.id == job_id))
-                if job is not None and job.status == JobStatus.RUNNING:
-                    line = store.lost(session, job_id, job.attempts,
-                                      self.settings.max_attempts, reason)
-                    if line:
-                        log.warning(line)
-        except Exception:
-            log.exception("could not record the lost job %s", job_id)
+        requeue_interrupted(self.settings.database_url, slot.job_id, slot.attempt,
+                            drain_reason("the server", self.settings.drain_grace_s))
 
 
 EARLY_DEATHS_UNREADY = 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from fastapi import HTTPException, status
 
@@ -13,7 +14,7 @@ from reshore.api import uploads
 from reshore.api.config import Settings
 from reshore.api.estimate import SizeEstimate, estimate_size
 from reshore.api.schemas import ContractErrorView
-from reshore.api.uploads import XLSX, UploadLimits
+from reshore.api.uploads import XLSX, UploadLimits, ValidUpload
 
 __all__ = ["XLSX", "InputErrorsError", "read_upload", "sized", "validated"]
 from reshore.optimizer.schema import (
@@ -63,23 +64,38 @@ def check_instance(raw: Any) -> tuple[Network | None, list[ContractErrorView]]:
 
 class InputErrorsError(Exception):
     """An instance with errors: answered 422 with the first `shown` errors and the count of
-    every kind (table and column), so that the answer stays small whatever the input."""
+    every kind (table and column), so that the answer stays small whatever the input. `count`
+    and `by_kind` are given when `errors` holds only the first ones (an upload's child process
+    counted them)."""
 
-    def __init__(self, errors: list[ContractErrorView], shown: int) -> None:
-        super().__init__(f"{len(errors)} error(s) in the input")
+    def __init__(self, errors: list[ContractErrorView], shown: int, count: int | None = None,
+                 by_kind: dict[str, int] | None = None) -> None:
+        super().__init__(f"{count or len(errors)} error(s) in the input")
         self.errors, self.shown = errors, shown
+        self.count = len(errors) if count is None else count
+        self.by_kind = errors_by_kind(errors) if by_kind is None else by_kind
 
     def body(self) -> dict[str, Any]:
         return {"detail": [e.model_dump() for e in self.errors[:self.shown]],
-                "error_count": len(self.errors), "errors_by_kind": errors_by_kind(self.errors)}
+                "error_count": self.count, "errors_by_kind": self.by_kind}
 
 
-def error_kind(error: ContractErrorView) -> str:
+class Located(Protocol):
+    """An input error's place: ContractError and ContractErrorView alike."""
+
+    @property
+    def table(self) -> str: ...
+
+    @property
+    def column(self) -> str | None: ...
+
+
+def error_kind(error: Located) -> str:
     """The kind of an input error: its table and column."""
     return f"{error.table}.{error.column}" if error.column else error.table
 
 
-def errors_by_kind(errors: list[ContractErrorView]) -> dict[str, int]:
+def errors_by_kind(errors: Sequence[Located]) -> dict[str, int]:
     return dict(Counter(error_kind(e) for e in errors).most_common())
 
 
@@ -118,17 +134,21 @@ def upload_limits(settings: Settings) -> UploadLimits:
     return UploadLimits(unpacked_bytes=settings.max_upload_unpacked_bytes,
                         rows=settings.max_upload_rows, columns=settings.max_upload_columns,
                         memory_mb=settings.upload_memory_mb,
-                        time_limit_s=settings.upload_time_limit_s)
+                        time_limit_s=settings.upload_time_limit_s,
+                        errors_shown=settings.max_errors_shown)
 
 
-def read_upload(body: bytes, content_type: str, settings: Settings) -> dict[str, Any]:
-    """The raw tables of a zipped CSV folder or an xlsx workbook, read in a bounded child
-    process; 413, 415 or 422 with the reason when it cannot be."""
+def read_upload(body: bytes, content_type: str, settings: Settings) -> ValidUpload:
+    """The validated instance of a zipped CSV folder or an xlsx workbook, read and checked
+    against the data contract in a bounded child process; 413, 415 or 422 with the reason
+    (or with the contract's errors) when it cannot be."""
     try:
         return uploads.read_upload(body, content_type, upload_limits(settings))
     except uploads.UploadRefusedError as refused:
         raise HTTPException(refused.status, refused.reason) from refused
-    except InvalidNetwork:  # the file's contract errors, answered 422 by the caller
-        raise
+    except uploads.UploadInvalidError as invalid:
+        shown = [error_view(ContractError(**e), ("body",)) for e in invalid.errors]
+        raise InputErrorsError(shown, settings.max_errors_shown, invalid.count,
+                               invalid.by_kind) from invalid
     except ValueError as error:  # neither zip nor xlsx
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from error

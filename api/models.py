@@ -93,6 +93,7 @@ class DatasetVersion(Base):
     instance_hash: Mapped[str] = mapped_column(ForeignKey("instances.hash"))
     note: Mapped[str] = mapped_column(String(500), default="")
     counts: Mapped[str] = mapped_column(Text, default="{}")
+    warnings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -115,6 +116,7 @@ class Job(Base):
     estimated_variables: Mapped[int] = mapped_column(BigInteger, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    warnings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

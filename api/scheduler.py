@@ -227,7 +227,8 @@ def _submit(session: Session, schedule: Schedule, tick: datetime, time_limit_cap
         tenant=schedule.tenant, instance_hash=version.instance_hash, options=job_options,
         time_limit_s=min(asked or time_limit_cap, time_limit_cap),
         estimated_variables=estimate_size(network).variables,
-        dataset_id=schedule.dataset_id, dataset_version=version.version))
+        dataset_id=schedule.dataset_id, dataset_version=version.version,
+        warnings=tuple(dict.fromkeys((*json.loads(version.warnings), *network.warnings)))))
     run.job_id = job.id
     session.flush()
     return job.id

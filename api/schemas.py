@@ -171,6 +171,9 @@ class JobView(BaseModel):
     estimated_variables: int = Field(description="model variables, estimated before building")
     progress: Progress = Field(description="best plan, bound, gap and time so far")
     error: str | None = Field(None, description="why the job failed, when it did")
+    warnings: list[str] = Field(
+        default_factory=list, description="remarks on the instance that are not errors: those"
+        " of the dataset version solved (from reading its upload) and of validating it")
     links: JobLinks = Field(description="related resources")
 
 
@@ -214,6 +217,9 @@ class ValidationReport(BaseModel):
     estimate: SizeView | None = Field(None, description="model size, when the input is valid")
     fits: bool | None = Field(None, description="whether the model is within the server's"
                               " size limits (variables and nonzeros)")
+    warnings: list[str] = Field(
+        default_factory=list, description="remarks that are not errors (components no BOM row"
+        " uses), when the input is valid")
 
 
 class DatasetCreate(Body):
@@ -259,6 +265,10 @@ class DatasetVersionView(BaseModel):
     note: str = Field(description="what changed")
     input_hash: str = Field(description="SHA-256 of the instance's canonical JSON")
     counts: dict[str, int] = Field(description="rows per table")
+    warnings: list[str] = Field(
+        default_factory=list, description="remarks on the input that are not errors (a table"
+        " or sheet read without rows, components no BOM row uses), from reading the upload"
+        " and validating it")
 
 
 class DatasetView(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,8 +44,13 @@ def canonical(document: Any) -> str:
 
 def store_instance(session: Session, digest: str, tables: dict[str, Any]) -> None:
     """Keep an instance once per content hash."""
+    store_instance_document(session, digest, canonical(tables))
+
+
+def store_instance_document(session: Session, digest: str, document: str) -> None:
+    """Keep an instance, given as its canonical JSON (`canonical`), once per content hash."""
     if session.get(StoredInstance, digest) is None:
-        session.add(StoredInstance(hash=digest, document=canonical(tables), created_at=utcnow()))
+        session.add(StoredInstance(hash=digest, document=document, created_at=utcnow()))
         session.flush()
 
 
@@ -74,6 +80,7 @@ class NewJob:
     dataset_version: int | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def create_job(session: Session, new: NewJob) -> tuple[Job, bool]:
@@ -88,7 +95,8 @@ def create_job(session: Session, new: NewJob) -> tuple[Job, bool]:
               time_limit_s=new.time_limit_s, estimated_variables=new.estimated_variables,
               dataset_id=new.dataset_id, dataset_version=new.dataset_version,
               idempotency_key=new.idempotency_key, request_hash=new.request_hash,
-              created_at=utcnow(), attempts=0, cancel_requested=False)
+              warnings=json.dumps(list(new.warnings)), created_at=utcnow(), attempts=0,
+              cancel_requested=False)
     session.add(job)
     try:
         session.flush()
@@ -183,9 +191,10 @@ def versions_of(session: Session, dataset_id: str) -> list[DatasetVersion]:
 
 
 def add_version(session: Session, tenant: str, name: str, digest: str,
-                counts: dict[str, int], note: str,
-                dataset: Dataset | None = None) -> Dataset:
-    """Store a version of the named dataset (creating the dataset on its first version)."""
+                counts: dict[str, int], note: str, dataset: Dataset | None = None,
+                warnings: Sequence[str] = ()) -> Dataset:
+    """Store a version of the named dataset (creating the dataset on its first version), with
+    the warnings its reading and validation gave."""
     if dataset is None:
         dataset = dataset_by_name(session, tenant, name)
     if dataset is None:
@@ -195,7 +204,8 @@ def add_version(session: Session, tenant: str, name: str, digest: str,
     latest = session.scalar(select(func.max(DatasetVersion.version)).where(
         DatasetVersion.dataset_id == dataset.id)) or 0
     session.add(DatasetVersion(dataset_id=dataset.id, version=latest + 1, instance_hash=digest,
-                               note=note, counts=json.dumps(counts), created_at=utcnow()))
+                               note=note, counts=json.dumps(counts),
+                               warnings=json.dumps(list(warnings)), created_at=utcnow()))
     session.flush()
     return dataset
 

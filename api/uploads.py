@@ -1,12 +1,16 @@
-"""Uploaded instances (a zipped CSV folder or an xlsx workbook) are read in a child process
-bounded in memory (RLIMIT_AS) and time, never in the API server itself.
+"""Uploaded instances (a zipped CSV folder or an xlsx workbook) are read and validated in a
+child process bounded in memory (RLIMIT_AS) and time, never in the API server itself.
 
 The child streams every archive member it reads, counting unpacked bytes and data rows against
 the server's limits before anything is parsed, and checks the used range of every worksheet
-(a single cell in column XFD would make a reader walk 16,384 columns per row). It answers on
-standard output with the raw tables or with the status and reason to answer with:
+(a single cell in column XFD would make a reader walk 16,384 columns per row). It then checks
+the tables against the data contract. It answers on standard output with one JSON line: the
+validated instance's hash, rows per table and warnings, followed by the instance's canonical
+JSON (which the server stores without parsing it); or the first ERRORS_SHOWN input errors with
+their count per kind; or the status and reason to refuse the upload with:
 
-    python -m reshore.api.uploads KIND UNPACKED_BYTES ROWS COLUMNS MEMORY_MB < upload
+    python -m reshore.api.uploads KIND UNPACKED_BYTES ROWS COLUMNS MEMORY_MB ERRORS_SHOWN \
+        < upload
 """
 
 from __future__ import annotations
@@ -20,8 +24,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from xml.etree.ElementTree import iterparse
+
+if TYPE_CHECKING:
+    from reshore.optimizer.io import RawInstance
+    from reshore.optimizer.schema import InvalidNetwork
 
 MAX_FILES = 64
 CHUNK = 1 << 16
@@ -45,6 +53,28 @@ class UploadLimits:
     columns: int
     memory_mb: int
     time_limit_s: float
+    errors_shown: int = 100
+
+
+@dataclass(frozen=True)
+class ValidUpload:
+    """An upload that passed the data contract, as the child answered it."""
+
+    digest: str
+    document: str
+    """the instance's canonical JSON (validated, defaults filled in), to store as it is"""
+    counts: dict[str, int]
+    warnings: list[str]
+
+
+class UploadInvalidError(Exception):
+    """The upload breaks the data contract: the first errors (dicts of table, row, column,
+    message), how many there are and how many of each kind."""
+
+    def __init__(self, errors: list[dict[str, Any]], count: int,
+                 by_kind: dict[str, int]) -> None:
+        super().__init__(f"{count} error(s) in the upload")
+        self.errors, self.count, self.by_kind = errors, count, by_kind
 
 
 @dataclass
@@ -73,10 +103,10 @@ class _Budget:
 # --- the API side ---------------------------------------------------------------------------
 
 
-def read_upload(body: bytes, content_type: str, limits: UploadLimits) -> dict[str, Any]:
-    """The raw tables of an upload, read in a bounded child process. Raises
-    `UploadRefusedError` (413 or 422 with the reason), or `ValueError` for a media type
-    that is neither zip nor xlsx."""
+def read_upload(body: bytes, content_type: str, limits: UploadLimits) -> ValidUpload:
+    """The validated instance of an upload, read and checked in a bounded child process.
+    Raises `UploadRefusedError` (413 or 422 with the reason), `UploadInvalidError` (the
+    contract's errors), or `ValueError` for a media type that is neither zip nor xlsx."""
     kind = content_type.split(";")[0].strip().lower()
     if kind in ZIP_TYPES:
         form = "zip"
@@ -85,26 +115,28 @@ def read_upload(body: bytes, content_type: str, limits: UploadLimits) -> dict[st
     else:
         raise ValueError(f"send application/zip (a zipped CSV folder) or {XLSX}")
     command = [sys.executable, "-m", "reshore.api.uploads", form, str(limits.unpacked_bytes),
-               str(limits.rows), str(limits.columns), str(limits.memory_mb)]
+               str(limits.rows), str(limits.columns), str(limits.memory_mb),
+               str(limits.errors_shown)]
     try:
         done = subprocess.run(command, input=body, capture_output=True,
                               timeout=limits.time_limit_s, check=False)
     except subprocess.TimeoutExpired as error:
         raise UploadRefusedError(413, f"the upload took longer than {limits.time_limit_s:g} s"
                                  " to read; send a smaller one") from error
+    head, _, document = done.stdout.partition(b"\n")
     try:
-        answer: dict[str, Any] = json.loads(done.stdout)
+        answer: dict[str, Any] = json.loads(head)
     except ValueError:
         answer = {}
-    if "tables" in answer:
-        tables: dict[str, Any] = answer["tables"]
-        return tables
+    if "valid" in answer:
+        valid = answer["valid"]
+        return ValidUpload(digest=valid["digest"], document=document.decode("utf-8"),
+                           counts=valid["counts"], warnings=valid["warnings"])
     if "refused" in answer:
         raise UploadRefusedError(int(answer["refused"]["status"]), answer["refused"]["reason"])
     if "errors" in answer:
-        from reshore.optimizer.schema import ContractError, InvalidNetwork
-
-        raise InvalidNetwork([ContractError(**e) for e in answer["errors"]])
+        raise UploadInvalidError(answer["errors"], answer["error_count"],
+                                 answer["errors_by_kind"])
     if done.returncode < 0 or b"MemoryError" in done.stderr:
         raise UploadRefusedError(413, f"reading the upload needs more than the"
                                  f" {limits.memory_mb:,} MiB this server allows; send a"
@@ -115,9 +147,10 @@ def read_upload(body: bytes, content_type: str, limits: UploadLimits) -> dict[st
 # --- the child side -------------------------------------------------------------------------
 
 
-def read_in_child(form: str, body: bytes, limits: UploadLimits) -> dict[str, Any]:
-    """The raw tables, or raise `UploadRefusedError` / `InvalidNetwork`."""
-    from reshore.optimizer.io import read_raw_tables
+def read_in_child(form: str, body: bytes, limits: UploadLimits) -> RawInstance:
+    """The raw tables and the reader's warnings, or raise `UploadRefusedError` /
+    `InvalidNetwork`."""
+    from reshore.optimizer.io import read_instance
     from reshore.optimizer.schema import InvalidNetwork
 
     with tempfile.TemporaryDirectory(prefix="reshore-upload-") as folder:
@@ -135,7 +168,7 @@ def read_in_child(form: str, body: bytes, limits: UploadLimits) -> dict[str, Any
                 source = target / "instance.xlsx"
                 source.write_bytes(body)
         try:
-            return read_raw_tables(source)
+            return read_instance(source)
         except (InvalidNetwork, MemoryError):
             raise
         except Exception as error:  # whatever the reader trips on is the file's fault
@@ -252,25 +285,57 @@ def _limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def validate_in_child(raw: RawInstance) -> ValidUpload:
+    """Check the raw tables against the data contract; raises `InvalidNetwork`."""
+    from reshore.api.instances import counts
+    from reshore.api.store import canonical
+    from reshore.optimizer.schema import ContractError, InvalidNetwork, parse_network
+    from reshore.optimizer.solve import input_hash
+
+    try:
+        network = parse_network(raw.tables, raw.warnings)
+    except (InvalidNetwork, MemoryError):
+        raise
+    except Exception as error:  # a gap in the contract's checks is the file's error, not a 500
+        raise InvalidNetwork([ContractError("instance", None, None, "the instance could not be"
+                                            f" validated ({type(error).__name__})")]) from error
+    return ValidUpload(digest=input_hash(network), document=canonical(network.to_tables()),
+                       counts=counts(raw.tables), warnings=list(network.warnings))
+
+
+def errors_answer(invalid: InvalidNetwork, shown: int) -> dict[str, Any]:
+    """The child's answer for an upload with contract errors: the first `shown`, the count
+    and the count per kind (so that the answer stays small whatever the upload holds)."""
+    from reshore.api.instances import errors_by_kind
+
+    return {"errors": [{"table": e.table, "row": e.row, "column": e.column,
+                        "message": e.message} for e in invalid.errors[:shown]],
+            "error_count": len(invalid.errors),
+            "errors_by_kind": errors_by_kind(invalid.errors)}
+
+
 def main(argv: list[str]) -> int:
-    form, unpacked, rows, columns, memory_mb = argv
+    form, unpacked, rows, columns, memory_mb, shown = argv
     _limit_memory(int(memory_mb))
     from reshore.optimizer.schema import InvalidNetwork
 
     limits = UploadLimits(unpacked_bytes=int(unpacked), rows=int(rows), columns=int(columns),
-                          memory_mb=int(memory_mb), time_limit_s=0)
+                          memory_mb=int(memory_mb), time_limit_s=0, errors_shown=int(shown))
     body = sys.stdin.buffer.read()
+    document = ""
     try:
-        answer: dict[str, Any] = {"tables": read_in_child(form, body, limits)}
+        valid = validate_in_child(read_in_child(form, body, limits))
+        answer: dict[str, Any] = {"valid": {"digest": valid.digest, "counts": valid.counts,
+                                            "warnings": valid.warnings}}
+        document = valid.document
     except UploadRefusedError as refused:
         answer = {"refused": {"status": refused.status, "reason": refused.reason}}
     except InvalidNetwork as invalid:
-        answer = {"errors": [{"table": e.table, "row": e.row, "column": e.column,
-                              "message": e.message} for e in invalid.errors]}
+        answer = errors_answer(invalid, limits.errors_shown)
     except MemoryError:
         answer = {"refused": {"status": 413, "reason": "reading the upload needs more than"
                               f" the {memory_mb} MiB this server allows; send a smaller one"}}
-    sys.stdout.write(json.dumps(answer, default=str))
+    sys.stdout.write(json.dumps(answer, default=str) + "\n" + document)
     return 0
 
 

@@ -10,22 +10,42 @@ stopped sending heartbeats.
 
 Each solver process caps its address space at `job_memory_mb` (RLIMIT_AS), and a job that
 overstays its time limit plus `job_grace_s` (or a cancel by `cancel_grace_s`) is given its final
-status by the job's own watchdog, which then ends the process; Celery replaces it. SIGTERM is
-Celery's warm shutdown: no new jobs are taken and running ones finish, within their time limit
-plus grace.
+status by the job's own watchdog, which then ends the process; Celery replaces it.
+
+A solver process that dies mid-job (killed, out of memory) costs only its own job a run: the
+worker's main process sees the loss (`JobRequest.on_failure`) and records it with the reason,
+as the local executor does, before Celery puts the message back.
+
+SIGTERM of the worker's main process drains it: Celery's warm shutdown takes no new jobs, and
+`drain_grace_s` later the solves still running are stopped and their jobs queued again without
+counting the attempt (`drain`), the reason in the job's log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_shutting_down
+from celery.worker import state
+from celery.worker.request import Request
+from sqlalchemy import select
 
 from reshore.api import db
 from reshore.api.config import Settings, get_settings
 from reshore.api.jobs import run_job
+from reshore.api.models import Job, JobStatus
+
+log = logging.getLogger("reshore.worker")
 
 TASK_NAME = "reshore.run_job"
 
@@ -48,13 +68,118 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
     )
 
-    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
+    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
+              Request="reshore.api.worker:JobRequest")
     def run(job_id: str) -> str:
         from reshore.api.executors import job_config
 
         return run_job(job_id, job_config(get_settings()))
 
     return app
+
+
+def held_attempt(job_id: str, pid: int) -> int | None:
+    """The attempt of the job's run in solver process `pid` of this host, while it holds the
+    job (None when it does not: finished, lost or not claimed yet)."""
+    settings = get_settings()
+    with db.session_scope(settings.database_url) as session:
+        attempt = session.scalar(select(Job.attempts).where(
+            Job.id == job_id, Job.status == JobStatus.RUNNING,
+            Job.worker == f"{socket.gethostname()}:{pid}"))
+    return None if attempt is None else int(attempt)
+
+
+LOST_STATUS = re.compile(r"(signal|exitcode) (-?\d+)")
+
+
+def exit_status(error: BaseException) -> int | None:
+    """The exit status of a lost pool process, read from billiard's WorkerLostError ('Worker
+    exited prematurely: signal 9 (SIGKILL)'); negative for a signal, None when not given."""
+    found = LOST_STATUS.search(str(error))
+    if found is None:
+        return None
+    number = int(found.group(2))
+    return -number if found.group(1) == "signal" else number
+
+
+class JobRequest(Request):
+    """A job's Celery request, seen from the worker's main process: when the solver process
+    running it dies, the job's run is recorded as lost with the reason (e.g. "solver process
+    killed (signal 9), probably out of memory") before Celery puts the message back."""
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True,
+                   return_ok: bool = False) -> None:
+        error = exc_info.exception
+        error = getattr(error, "exc", error)  # billiard's ExceptionWithTraceback wrapper
+        if isinstance(error, WorkerLostError) and self.worker_pid and self.args:
+            solver_process_lost(str(self.args[0]), int(self.worker_pid), exit_status(error))
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+
+def solver_process_lost(job_id: str, pid: int, exitcode: int | None) -> None:
+    """Record the death of the solver process `pid` that ran `job_id` (never raises)."""
+    from reshore.api.executors import record_solver_death
+
+    try:
+        attempt = held_attempt(job_id, pid)
+    except Exception:
+        log.exception("job %s: could not read the run of lost process %d", job_id, pid)
+        return
+    if attempt is not None:
+        record_solver_death(get_settings(), job_id, attempt, exitcode)
+
+
+_draining = threading.Event()
+"""Set once the drain started (a second SIGTERM does not start another)."""
+
+
+@worker_shutting_down.connect
+def _drain_on_shutdown(sender: Any = None, how: str = "", **_: Any) -> None:
+    """SIGTERM (Celery's warm shutdown, which takes no new jobs): drain in a thread, so that
+    running jobs may still finish and be acknowledged meanwhile."""
+    if how != "Warm" or _draining.is_set():
+        return
+    _draining.set()
+    threading.Thread(target=drain, args=(str(sender or socket.gethostname()),),
+                     name="drain", daemon=True).start()
+
+
+def running_requests() -> list[Any]:
+    """The requests this worker's solver processes are running."""
+    for _ in range(10):
+        try:
+            return [r for r in list(state.active_requests) if r.worker_pid]
+        except RuntimeError:  # the set changed while it was copied
+            time.sleep(0.01)
+    return []
+
+
+def drain(node: str) -> None:
+    """Give running jobs `drain_grace_s` to finish; then queue each one still running again
+    without counting its attempt (reason recorded) and end its solver process, so that the
+    warm shutdown completes and another worker takes the job."""
+    from reshore.api.executors import drain_reason, requeue_interrupted
+
+    settings = get_settings()
+    running = running_requests()
+    if running:
+        log.warning("shutting down: waiting up to %g s for %d running job(s)",
+                    settings.drain_grace_s, len(running))
+    deadline = time.monotonic() + settings.drain_grace_s
+    while running_requests() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    reason = drain_reason(f"worker {node}", settings.drain_grace_s)
+    for request in running_requests():
+        job_id, pid = str(request.args[0]), int(request.worker_pid)
+        try:
+            attempt = held_attempt(job_id, pid)
+        except Exception:
+            log.exception("job %s: could not read its run", job_id)
+            attempt = None
+        if attempt is not None:
+            requeue_interrupted(settings.database_url, job_id, attempt, reason)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @worker_process_init.connect

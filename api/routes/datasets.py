@@ -13,9 +13,7 @@ from reshore.api import store
 from reshore.api.deps import SessionDep, SettingsDep, TenantDep
 from reshore.api.instances import (
     XLSX,
-    InputErrorsError,
     counts,
-    error_view,
     read_upload,
     validated,
 )
@@ -29,7 +27,6 @@ from reshore.api.schemas import (
     Problem,
 )
 from reshore.api.version_changes import apply_change_list
-from reshore.optimizer.schema import InvalidNetwork
 from reshore.optimizer.solve import input_hash
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -44,7 +41,8 @@ def dataset_view(session: SessionDep, dataset: Dataset) -> DatasetView:
     versions = [DatasetVersionView(version=v.version,
                                    created_at=as_utc(v.created_at) or v.created_at,
                                    note=v.note, input_hash=v.instance_hash,
-                                   counts=json.loads(v.counts))
+                                   counts=json.loads(v.counts),
+                                   warnings=json.loads(v.warnings))
                 for v in store.versions_of(session, dataset.id)]
     return DatasetView(id=dataset.id, name=dataset.name,
                        created_at=as_utc(dataset.created_at) or dataset.created_at,
@@ -58,7 +56,8 @@ def _store(session: SessionDep, settings: SettingsDep, tenant: str, name: str, r
     tables = network.to_tables()
     digest = input_hash(network)
     store.store_instance(session, digest, tables)
-    return store.add_version(session, tenant, name, digest, counts(raw), note, dataset)
+    return store.add_version(session, tenant, name, digest, counts(raw), note, dataset,
+                             network.warnings)
 
 
 def _dataset(session: SessionDep, tenant: str, dataset_id: str) -> Dataset:
@@ -98,12 +97,10 @@ async def import_dataset(request: Request, session: SessionDep, tenant: TenantDe
     content_type = request.headers.get("content-type", "")
 
     def work() -> DatasetView:
-        try:
-            raw = read_upload(body, content_type, settings)
-        except InvalidNetwork as invalid:
-            raise InputErrorsError([error_view(e, ("body",)) for e in invalid.errors],
-                                   settings.max_errors_shown) from invalid
-        dataset = _store(session, settings, tenant, name, raw, note)
+        upload = read_upload(body, content_type, settings)
+        store.store_instance_document(session, upload.digest, upload.document)
+        dataset = store.add_version(session, tenant, name, upload.digest, upload.counts, note,
+                                    warnings=upload.warnings)
         view = dataset_view(session, dataset)
         session.commit()
         return view

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
@@ -52,7 +53,7 @@ def job_view(job: Job) -> JobView:
         estimated_variables=job.estimated_variables,
         progress=Progress(best_objective=job.best_objective, bound=job.bound, gap=job.gap,
                           elapsed_s=elapsed, message=job.message),
-        error=job.error,
+        error=job.error, warnings=json.loads(job.warnings or "[]"),
         links=JobLinks(self_=base, result=f"{base}/result", log=f"{base}/log", cancel=base))
 
 
@@ -61,10 +62,12 @@ def _request_hash(body: JobCreate) -> str:
 
 
 def _source(session: SessionDep, settings: SettingsDep, tenant: str,
-            body: JobCreate) -> tuple[Network, int | None]:
-    """The instance to solve and, for a dataset, the version used."""
+            body: JobCreate) -> tuple[Network, int | None, tuple[str, ...]]:
+    """The instance to solve, for a dataset the version used, and the instance's warnings
+    (a dataset version's, from reading its upload, first)."""
     if body.dataset is None:
-        return validated(body.instance, settings), None
+        network = validated(body.instance, settings)
+        return network, None, network.warnings
     dataset = store.find_dataset(session, tenant, body.dataset.id)
     if dataset is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
@@ -75,8 +78,10 @@ def _source(session: SessionDep, settings: SettingsDep, tenant: str,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "dataset", "version"], "type": "not_found",
             "msg": f"no such version; versions are 1 to {max(versions)}"}])
-    return validated(store.load_instance(session, versions[number].instance_hash),
-                     settings), number
+    network = validated(store.load_instance(session, versions[number].instance_hash),
+                        settings)
+    stored: list[str] = json.loads(versions[number].warnings)
+    return network, number, tuple(dict.fromkeys((*stored, *network.warnings)))
 
 
 def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) -> float:
@@ -115,7 +120,7 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
                    max_length=200, description="the same key and body give the same job")]
                = None) -> JobView:
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
-    network, version = _source(session, settings, tenant, body)
+    network, version, warnings = _source(session, settings, tenant, body)
     _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
     risk = body.options.risk.model_dump() if body.options.risk else None
     estimate = sized(apply_risk(network, risk), settings)
@@ -129,7 +134,8 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
             time_limit_s=_time_limit(network, body.options, settings),
             estimated_variables=estimate.variables,
             dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
-            idempotency_key=idempotency_key, request_hash=_request_hash(body)))
+            idempotency_key=idempotency_key, request_hash=_request_hash(body),
+            warnings=warnings))
     except store.IdempotencyConflictError as conflict:
         raise HTTPException(status.HTTP_409_CONFLICT, str(conflict)) from conflict
     session.commit()

@@ -25,4 +25,5 @@ def validate_instance(body: ValidateRequest, _tenant: TenantDep,
     return ValidationReport(valid=True, errors=[], counts=counts(body.instance),
                             estimate=SizeView(**estimate.as_dict()),
                             fits=estimate.variables <= settings.max_model_variables
-                            and estimate.nonzeros <= settings.max_model_nonzeros)
+                            and estimate.nonzeros <= settings.max_model_nonzeros,
+                            warnings=list(network.warnings))

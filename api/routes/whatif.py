@@ -130,7 +130,7 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
                   response: Response) -> WhatIfView:
     """Queue the base and every variant as child solve jobs; answers at once."""
     source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
-    base, version = _source(session, settings, tenant, source)
+    base, version, warnings = _source(session, settings, tenant, source)
     _check_threads(base, body.options, settings, from_dataset=body.dataset is not None)
     try:
         document = parse_variants(body.variants, "variants")
@@ -156,7 +156,8 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
             options=body.options.model_dump(mode="json", exclude_none=True),
             time_limit_s=_time_limit(network, body.options, settings),
             estimated_variables=estimate.variables,
-            dataset_id=body.dataset.id if body.dataset else None, dataset_version=version))
+            dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
+            warnings=tuple(dict.fromkeys((*warnings, *network.warnings)))))
         children.append({"name": variant.name, "job_id": job.id, "notes": variant.notes})
     run = WhatIfRun(id=store.new_id("wif"), tenant=tenant, children=json.dumps(children))
     session.add(run)

@@ -166,6 +166,22 @@ class Worker:
                 env=service_env(self.database_url, **self.settings), start_new_session=True)
         return self
 
+    def wait_ready(self, timeout: float = 90) -> Worker:
+        """Wait until Celery says the worker is ready (consuming its queue)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited:\n{self.log.read_text()[-3000:]}")
+            if " ready." in self.log.read_text(errors="replace"):
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"the worker did not become ready:\n{self.log.read_text()[-3000:]}")
+
+    def terminate(self) -> None:
+        """SIGTERM the worker's main process alone, as an orchestrator stopping it would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def kill(self) -> None:
         """SIGKILL the worker and its solver processes, as a machine dying would."""
         if self.process is not None and self.process.poll() is None:

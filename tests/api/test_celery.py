@@ -1,10 +1,13 @@
 """The scale-out path for real: `reshore serve --executor celery`, a Redis broker and two
-`reshore worker` processes sharing one queue, over PostgreSQL when it is reachable."""
+`reshore worker` processes sharing one queue, over PostgreSQL when it is reachable: a worker
+killed, a solver process killed (kill -9), a worker drained by SIGTERM."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +25,7 @@ from tests.api.support import (
     checked_result,
     finished,
     flagship,
+    job_row,
     many_periods,
     new_key,
     postgres_database,
@@ -40,6 +44,9 @@ class Cluster:
     server: Server
     workers: list[Worker]
     client: httpx.Client
+    database_url: str
+    settings: dict[str, object]
+    folder: Path
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +64,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         settings = {"executor": "celery", "broker_url": REDIS_URL,
                     "queue": f"reshore.test.{uuid.uuid4().hex[:8]}", "heartbeat_s": 0.5,
                     "job_lease_s": 5, "dispatch_interval_s": 0.2, "max_time_limit_s": 300,
-                    "cancel_grace_s": 1, "max_model_nonzeros": 10**9}
+                    "cancel_grace_s": 1, "max_model_nonzeros": 10**9, "drain_grace_s": 1}
         db.migrate(url)
         server = Server(url, folder / "server.log", **settings).start()
         workers = [Worker(url, folder / f"worker{i}.log", f"w{i}@%h", **settings).start()
                    for i in (1, 2)]
         client = server.client(new_key(url, "acme"))
         try:
-            yield Cluster(server, workers, client)
+            yield Cluster(server, workers, client, url, settings, folder)
         finally:
             client.close()
             for worker in workers:
@@ -122,10 +129,138 @@ def test_a_worker_killed_mid_solve_does_not_lose_the_job(cluster: Cluster) -> No
         checked_result(cluster.client, job_id)
 
 
+SECONDS_LONG = 1000
+"""Periods of a one-site, one-customer instance that takes seconds to build and solve."""
+SECONDS_LONG_OPTIMUM = 50 + 60 * 1
+"""Its optimum: site A opened (50) and the 60 racks of demand sent over the lane at 1 each."""
+
+
+def _two_live_workers(cluster: Cluster) -> None:
+    """Start workers until two are running and ready (an earlier test may have killed one)."""
+    alive = [w for w in cluster.workers if w.process is not None and w.process.poll() is None]
+    for number in range(len(cluster.workers) + 1, len(cluster.workers) + 3 - len(alive)):
+        worker = Worker(cluster.database_url, cluster.folder / f"worker{number}.log",
+                        f"w{number}@%h", **cluster.settings).start()
+        cluster.workers.append(worker)
+        worker.wait_ready()
+
+
+def _started(cluster: Cluster, job_id: str) -> None:
+    wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),
+             timeout=60)
+
+
+def _holder(cluster: Cluster, job_id: str) -> tuple[int, Worker]:
+    """The solver process running the job's latest run, and the worker it belongs to."""
+    (_, holder) = starts(cluster.client, job_id)[-1]
+    pid = int(holder.rpartition(":")[2])
+    worker = next(w for w in cluster.workers
+                  if w.process is not None and w.process.poll() is None
+                  and os.getpgid(pid) == w.process.pid)
+    return pid, worker
+
+
+def test_a_solver_process_killed_costs_only_its_own_job_a_run(cluster: Cluster) -> None:
+    """kill -9 of the pool process solving one job (as the OOM killer would): that job's run is
+    recorded with the signal, and it runs again (its attempt counted); the job solving on the
+    other worker meanwhile keeps its first run."""
+    _two_live_workers(cluster)
+    victim, bystander = (cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(SECONDS_LONG)}).json()["id"] for _ in range(2))
+    for job_id in (victim, bystander):
+        _started(cluster, job_id)
+    pid, worker = _holder(cluster, victim)
+    assert _holder(cluster, bystander)[1] is not worker
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    again = wait_for(cluster.client, victim, lambda v: v["attempts"] == 2, timeout=60)
+    print(f"solver process killed: its job ran again after"
+          f" {time.monotonic() - killed_at:.2f} s")
+    assert again["status"] in ("queued", "running"), again
+    log = cluster.client.get(f"/v1/jobs/{victim}/log").text
+    assert "run 1 lost (solver process killed (signal 9), probably out of memory)" in log, log
+
+    beside = finished(cluster.client, bystander, timeout=120)
+    assert beside["status"] == "succeeded" and beside["attempts"] == 1, beside
+    done = finished(cluster.client, victim, timeout=120)
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    for job_id in (bystander, victim):
+        assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
+            pytest.approx(SECONDS_LONG_OPTIMUM))
+
+
+def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
+        cluster: Cluster) -> None:
+    """SIGTERM to a worker's main process mid-solve: it takes no new job, gives the solve
+    `drain_grace_s` (1 s here), then queues the job again with its attempt given back and the
+    reason in its log, ends the solve and exits; a restarted worker (or the other one) runs
+    the job to the end on attempt 1."""
+    _two_live_workers(cluster)
+    job_id = cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(SECONDS_LONG)}).json()["id"]
+    _started(cluster, job_id)
+    _pid, worker = _holder(cluster, job_id)
+    before = job_row(cluster.database_url, job_id)
+    assert before["status"] == "running" and before["attempts"] == 1, before
+    assert worker.process is not None
+    signalled = time.monotonic()
+    worker.terminate()
+    requeued = None
+    while time.monotonic() - signalled < 30:
+        if "the attempt is not counted" in cluster.client.get(f"/v1/jobs/{job_id}/log").text:
+            requeued = time.monotonic() - signalled
+            break
+        time.sleep(0.05)
+    assert requeued is not None, cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    exit_status = worker.process.wait(timeout=60)
+    exited = time.monotonic() - signalled
+    _two_live_workers(cluster)  # the drained worker's replacement
+
+    done = finished(cluster.client, job_id, timeout=120)
+    print(f"SIGTERM drain: queued again {requeued:.2f} s after SIGTERM (grace 1 s), worker"
+          f" exited with {exit_status} after {exited:.2f} s; attempts {before['attempts']}"
+          f" before, {done['attempts']} after")
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 1
+    log = cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    assert (f"run 1 interrupted (worker {worker.name.replace('%h', '')}") in log, log
+    assert "shut down; the job did not finish within the drain grace of 1 s" in log
+    assert [attempt for attempt, _ in starts(cluster.client, job_id)] == [1, 1]
+    assert exit_status == 0
+    assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
+        pytest.approx(SECONDS_LONG_OPTIMUM))
+
+
+def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> None:
+    """The only worker, given 60 s of drain grace, gets SIGTERM mid-solve: the job finishes on
+    its first run and is stored, then the worker exits."""
+    for worker in cluster.workers:
+        worker.stop()
+    patient = Worker(cluster.database_url, cluster.folder / "patient.log", "patient@%h",
+                     **{**cluster.settings, "drain_grace_s": 60}).start().wait_ready()
+    cluster.workers.append(patient)
+    job_id = cluster.client.post("/v1/jobs", json={
+        "instance": many_periods(SECONDS_LONG)}).json()["id"]
+    _started(cluster, job_id)
+    assert patient.process is not None
+    signalled = time.monotonic()
+    patient.terminate()
+    exit_status = patient.process.wait(timeout=90)
+    done = finished(cluster.client, job_id, timeout=30)
+    print(f"SIGTERM with 60 s of grace: the job {done['status']} on run {done['attempts']},"
+          f" the worker exited {time.monotonic() - signalled:.2f} s after SIGTERM")
+    assert exit_status == 0
+    assert done["status"] == "succeeded" and done["attempts"] == 1, done
+    assert "interrupted" not in cluster.client.get(f"/v1/jobs/{job_id}/log").text
+    assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
+        pytest.approx(SECONDS_LONG_OPTIMUM))
+
+
 def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None:
     """3,000 periods take many seconds to build, and building does not look at the stop flag:
     the job's watchdog gives it its final status 1 s after the cancel was seen and ends the
     solver process, which Celery replaces; the next job runs."""
+    _two_live_workers(cluster)
     job_id = cluster.client.post("/v1/jobs", json={
         "instance": many_periods(3000), "options": {"time_limit_s": 300}}).json()["id"]
     wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),

@@ -17,7 +17,14 @@ import pytest
 from reshore.api import db
 from reshore.optimizer.io import write_csv_folder, write_xlsx
 from reshore.optimizer.schema import parse_network
-from tests.api.support import Server, TreeMemory, new_key
+from tests.api.support import (
+    Server,
+    TreeMemory,
+    checked_result,
+    finished,
+    new_key,
+    rss_kib,
+)
 from tests.instances import two_site_transport
 
 ZIP = {"content-type": "application/zip"}
@@ -152,3 +159,72 @@ def test_damaged_encrypted_and_unknown_method_zips_are_422(
         reason = answer.json()["detail"]
         print(f"{case}: {answer.status_code} {reason}")
         assert "instance/" in reason and words[case] in reason, (case, reason)
+
+
+def test_validating_an_upload_does_not_grow_the_api_process(
+        upload_server: tuple[Server, str], tmp_path: Path) -> None:
+    """50,000 demand rows, one row repeated (within the row limit, so the reader lets it
+    through): checking them against the contract (every row parsed, every duplicate an error)
+    runs in the bounded child process; the API process only relays the first 100 errors and
+    the counts, and does not grow."""
+    server, token = upload_server
+    assert server.process is not None
+    header = b"customer,product,period,quantity\n"
+    body = _csv_zip(tmp_path, **{"demand.csv": header + b"X,rack,P1,60\n" * 50_000})
+    assert len(body) < 20_000
+    before_mib = rss_kib(server.process.pid) / 1024
+    answer, elapsed, memory = _post(server, token, body, ZIP)
+    print(f"zip of 50,000 repeated rows ({len(body):,} bytes): {answer.status_code} in"
+          f" {elapsed:.2f} s, API process {before_mib:.0f} MiB before, peak"
+          f" {memory.peak_root_mib:.0f} MiB; tree peak {memory.peak_mib:.0f} MiB")
+    assert answer.status_code == 422, answer.text[:500]
+    found = answer.json()
+    assert len(found["detail"]) == 100
+    assert found["error_count"] == 49_999
+    assert found["errors_by_kind"] == {"demand.scenario": 49_999}
+    assert found["detail"][0]["row"] == 2 and "duplicate key" in found["detail"][0]["message"]
+    assert len(answer.content) < 100_000
+    assert memory.peak_root_mib < before_mib + 40
+    assert memory.peak_mib > memory.peak_root_mib + 100  # the work happened in the child
+
+
+def test_the_warnings_of_an_upload_reach_its_dataset_and_jobs(
+        upload_server: tuple[Server, str], tmp_path: Path) -> None:
+    """A scenarios.csv with a header and no rows (a reader's warning) and a component no BOM
+    row uses (a validation warning): the import answers both, the dataset keeps them, a job of
+    the dataset carries them and is solved."""
+    server, token = upload_server
+    body = _csv_zip(tmp_path, **{"scenarios.csv": b"scenario,probability\n",
+                                 "components.csv": b"component,name\nbolt,Bolt\n"})
+    answer, _elapsed, _memory = _post(server, token, body, ZIP)
+    assert answer.status_code == 201, answer.text
+    warnings = answer.json()["versions"][-1]["warnings"]
+    assert "scenarios.csv has a header but no rows: read as a table with no rows" in warnings
+    assert any("'bolt' in no bom row" in warning for warning in warnings), warnings
+    dataset = answer.json()["id"]
+    with server.client(token) as client:
+        assert client.get(f"/v1/datasets/{dataset}").json()["versions"][-1]["warnings"] == (
+            warnings)
+        job = client.post("/v1/jobs", json={"dataset": {"id": dataset}}).json()
+        assert job["warnings"] == warnings
+        done = finished(client, job["id"], timeout=90)
+        assert done["status"] == "succeeded" and done["warnings"] == warnings
+        assert checked_result(client, job["id"])["summary"]["objective"] == pytest.approx(290)
+        plain = client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
+        assert plain["warnings"] == []
+        checked = client.post("/v1/validate", json={"instance": {
+            **two_site_transport(), "components": [{"component": "bolt"}]}}).json()
+        assert checked["valid"] and any("'bolt'" in w for w in checked["warnings"]), checked
+
+
+def test_an_empty_sheet_of_a_workbook_is_a_warning(
+        upload_server: tuple[Server, str], tmp_path: Path) -> None:
+    server, token = upload_server
+    path = write_xlsx(parse_network(two_site_transport()), tmp_path / "instance.xlsx")
+    book = openpyxl.load_workbook(path)
+    book.create_sheet("tariffs").append(["scenario", "origin_country", "rate"])
+    book.save(path)
+    answer, _elapsed, _memory = _post(server, token, path.read_bytes(), XLSX)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["versions"][-1]["warnings"] == [
+        "sheet tariffs has no rows: read as a table with no rows"]
