@@ -70,9 +70,91 @@ def scenario_cost_definition(m: Model, data: PreparedNetwork) -> Any:
         f * m.tier_operating[key] for key, f in fixed.items() if f) + sum(terms[s]))
 
 
+def component_balance(m: Model, data: PreparedNetwork) -> Any:
+    """stock_c[k,c,t-1] + purchases arriving in t = sum_p a(p,c) make[k,p,t] + stock_c[k,c,t]."""
+    arrivals, use = data.lookups.arrivals, data.lookups.component_use
+
+    def rule(m: Model, k: str, c: str, t: int, s: str) -> Any:
+        before = m.component_stock[k, c, t - 1, s] if (k, c, t - 1, s) in m.COMPONENT_STOCK else 0
+        inflow = sum(m.buy[o, k, t0, s] for o, t0 in arrivals.get((k, c, t), ()))
+        used = sum(q * m.make[k, p, t, s] for p, q in use[c])
+        return before + inflow == used + m.component_stock[k, c, t, s]
+
+    return pyo.Constraint(m.COMPONENT_STOCK, rule=rule)
+
+
+def capacity_covers_demand(m: Model, data: PreparedNetwork) -> Any:
+    """sum_{t'<=t} capacity of the operating tiers >= sum_{t'<=t} assembly hours of the
+    demand served."""
+    hours = data.products.set_index("product").assembly_hours.to_dict()
+    capacity = data.tiers.set_index(["site", "tier"]).capacity_hours.to_dict()
+    T = len(data.periods)
+    demand_in: dict[tuple[int, str], list[tuple[str, str]]] = defaultdict(list)
+    for j, p, t, s in m.DEMAND:
+        demand_in[t, s].append((j, p))
+    operating_in: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for k, tier, t in m.OPERATING:
+        operating_in[t].append((k, tier))
+    needed = {(t, s): sum(hours[p] * data.lookups.demand[j, p, t, s] for j, p in demand_in[t, s])
+              for t in range(T) for s in data.scenarios}
+    keys = [(t, s) for t in range(T) for s in data.scenarios
+            if sum(needed[u, s] for u in range(t + 1)) > 0]
+
+    def rule(m: Model, t: int, s: str) -> Any:
+        supply = sum(capacity[k, tier] * m.tier_operating[k, tier, u]
+                     for u in range(t + 1) for k, tier in operating_in[u])
+        served = sum(needed[u, s] - sum(hours[p] * m.unmet[j, p, u, s]
+                                        for j, p in demand_in[u, s]) for u in range(t + 1))
+        return supply >= served
+
+    return pyo.Constraint(keys, rule=rule)
+
+
+def one_source_per_product(m: Model, data: PreparedNetwork) -> Any:
+    """sum_k assign[k,j,p] = 1."""
+    sites: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for k, j, p in m.ASSIGNMENTS:
+        sites[j, p].append(k)
+    return pyo.Constraint(list(sites), rule=lambda m, j, p: sum(
+        m.assign[k, j, p] for k in sites[j, p]) == 1)
+
+
+def shipments_from_assigned_site(m: Model, data: PreparedNetwork) -> Any:
+    """ship[k,j,p,t] = demand[j,p,arrival] * assign[k,j,p] when all demand must be met,
+    else <=."""
+    arrival, demand = data.lookups.shipment_arrival, data.lookups.demand
+    single = [key for key in m.SHIPMENTS if (key[0], key[1], key[2]) in m.ASSIGNMENTS]
+    must_meet = data.unmet_penalty is None
+
+    def rule(m: Model, k: str, j: str, p: str, t: int, s: str) -> Any:
+        quantity = demand.get((j, p, arrival[k, j, p, t], s), 0.0)
+        if must_meet:
+            return m.ship[k, j, p, t, s] == quantity * m.assign[k, j, p]
+        return m.ship[k, j, p, t, s] <= quantity * m.assign[k, j, p]
+
+    return pyo.Constraint(single, rule=rule)
+
+
+def _same_in_committed_periods(name: str) -> Any:
+    def family_rule(m: Model, data: PreparedNetwork) -> Any:
+        """x[..., t, s] = x[..., t, s0] for t < commit_periods."""
+        first, commit = data.scenarios[0], data.commit_periods
+        variable = getattr(m, name)
+        keys = [key for key in variable if key[-1] != first and key[-2] < commit]
+        return pyo.Constraint(keys, rule=lambda m, *key: variable[key] == variable[
+            (*key[:-1], first)])
+    return family_rule
+
+
 RULES = {
     "product_balance": product_balance,
     "demand_service": demand_service,
     "shipments_need_operating_site": shipments_need_operating_site,
     "scenario_cost_definition": scenario_cost_definition,
+    "component_balance": component_balance,
+    "capacity_covers_demand": capacity_covers_demand,
+    "one_source_per_product": one_source_per_product,
+    "shipments_from_assigned_site": shipments_from_assigned_site,
+    **{f"same_{name}_in_committed_periods": _same_in_committed_periods(name)
+       for name in ("buy", "make", "ship")},
 }

@@ -28,7 +28,9 @@ from tests.reference_rules import RULES
 
 def _rows(built: BuiltModel) -> Counter[tuple[Any, ...]]:
     """Every row of the compiled model as (lower, upper, sorted (variable, coefficient)),
-    independent of row and column order."""
+    independent of row and column order. An equality row is the same row negated: its sign is
+    the one that makes its first term positive (Pyomo's compiler writes `0 == a x` as
+    `a x = 0` and `b y == a x` as `b y - a x = 0`)."""
     handoff = to_highs_lp(built)
     lp, columns, held = handoff.lp, handoff.columns, handoff.held
     assert held.upper.size == 0
@@ -42,7 +44,11 @@ def _rows(built: BuiltModel) -> Counter[tuple[Any, ...]]:
         terms = sorted((names[j], round(float(a), 9))
                        for j, a in zip(csr.indices[start:end], csr.data[start:end], strict=True)
                        if a != 0)
-        out[(round(lp.row_lower_[i], 6), round(lp.row_upper_[i], 6), *terms)] += 1
+        lower, upper = round(lp.row_lower_[i], 6), round(lp.row_upper_[i], 6)
+        if lower == upper and terms and terms[0][1] < 0:
+            terms = [(name, -a) for name, a in terms]
+            lower = upper = -lower
+        out[(lower, upper, *terms)] += 1
     return out
 
 
