@@ -375,23 +375,29 @@ def _component_need(data: PreparedNetwork) -> dict[str, float]:
 
 def define_supplier_capacity(b: BuiltModel, data: PreparedNetwork) -> None:
     """sum_k buy[o,k,t] <= capacity_per_period[o] * qualify[o] (qualify = 1 for offers that
-    need no qualification; an unlimited offer that needs one is bounded by total need)."""
-    buyers = data.lookups.offer_buyers
+    need no qualification; an unlimited offer that needs one is bounded by total need).
+    (A row block: one row per offer, order period and scenario.)"""
     offers = data.offers
     need = _component_need(data)
-    keys = [(o, t, s) for (o, t) in buyers for s in data.scenarios
-            if offers.needs_qualification[o] or not _unlimited(offers.capacity_per_period[o])]
-    if not keys:
+    qualified = offers.needs_qualification.astype(bool)
+    unlimited = offers.capacity_per_period.map(_unlimited).astype(bool)
+    limit = offers.capacity_per_period.where(
+        ~unlimited, offers.component.map(need)).astype(float)
+    buy = b.families["buy"].keys
+    capped = buy[buy.offer.map(qualified | ~unlimited).to_numpy(dtype=bool)]
+    if capped.empty:
         return
-
-    def rule(m: Model, o: str, t: int, s: str) -> Any:
-        bought = sum(m.buy[o, k, t, s] for k in buyers[o, t])
-        cap = offers.capacity_per_period[o]
-        limit = need[offers.component[o]] if _unlimited(cap) else float(cap)
-        return bought <= limit * (m.qualify[o] if offers.needs_qualification[o] else 1)
-
-    b.add_limit("supplier_capacity", ["offer", "period", "scenario"],
-                pyo.Constraint(keys, rule=rule))
+    group = capped.groupby(["offer", "period", "scenario"], sort=False)
+    row = group.ngroup().to_numpy()
+    heads = group.head(1)[["offer", "period", "scenario"]].reset_index(drop=True)
+    rows = Rows(len(heads))
+    rows.add("buy", row, capped.position, 1.0)
+    needs = heads.offer.map(qualified).to_numpy(dtype=bool)
+    cap = heads.offer.map(limit).to_numpy(dtype=float)
+    if needs.any():
+        rows.add("qualify", np.flatnonzero(needs),
+                 b.positions("qualify", heads.loc[needs, ["offer"]]), -cap[needs])
+    b.add_limit_block("supplier_capacity", heads, rows, -np.inf, np.where(needs, 0.0, cap))
 
 
 def _unlimited(capacity: Any) -> bool:
@@ -467,7 +473,7 @@ def define_country_share(b: BuiltModel, data: PreparedNetwork) -> None:
                                 for key in bought.get((c, s), ())}) if country == ANY \
                 else [country]
             keys += [(i, c, n, s, value) for n in countries for s in data.scenarios]
-    _share_limit(b, "max_country_share", "country", keys, origin, bought)
+    _share_limit(b, data, "max_country_share", "country", keys, origin)
 
 
 def define_min_suppliers(b: BuiltModel, data: PreparedNetwork) -> None:
@@ -589,24 +595,31 @@ def define_supplier_share(b: BuiltModel, data: PreparedNetwork) -> None:
             sellers = {supplier[key[0]] for s in data.scenarios for key in bought.get((c, s), ())}
             keys += [(i, c, sigma, s, value) for sigma in sorted(sellers)
                      if country in (ANY, based_in[sigma]) for s in data.scenarios]
-    _share_limit(b, "max_supplier_share", "supplier", keys, supplier, bought)
+    _share_limit(b, data, "max_supplier_share", "supplier", keys, supplier)
 
 
-def _share_limit(b: BuiltModel, policy: str, source: str, keys: list[Any],
-                 source_of: dict[Any, str], bought: dict[Any, list[Any]]) -> None:
+def _share_limit(b: BuiltModel, data: PreparedNetwork, policy: str, source: str,
+                 keys: list[Any], source_of: dict[Any, str]) -> None:
     """The rows of a share policy, one per key (policy row i, component c, source g,
-    scenario s, value): purchases of c from g <= value * purchases of c (+ the elastic slack),
-    where an offer's source is `source_of[offer]` (its origin country, or its supplier)."""
-    slack = _policy_slack(b, policy, [k[:4] for k in keys],
-                          ["policy_row", "component", source, "scenario"])
-
-    def rule(m: Model, i: int, c: str, g: str, s: str, value: float) -> Any:
-        mine = bought.get((c, s), [])
-        from_g = sum(m.buy[key] for key in mine if source_of[key[0]] == g)
-        return from_g <= value * sum(m.buy[key] for key in mine) + slack[i, c, g, s]
-
-    b.add_limit(policy, ["policy_row", "component", source, "scenario", "value"],
-                pyo.Constraint(keys, rule=rule))
+    scenario s, value): purchases of c from g - value * purchases of c (- the elastic slack)
+    <= 0, where an offer's source is `source_of[offer]` (its origin country, or its
+    supplier). (A row block.)"""
+    limits = pd.DataFrame(keys, columns=["policy_row", "component", source, "scenario",
+                                         "value"])
+    buy = b.families["buy"].keys
+    bought = buy.assign(component=buy.offer.map(data.offers.component),
+                        bought_from=buy.offer.map(source_of))
+    terms = limits.assign(row=np.arange(len(limits))).merge(
+        bought, on=["component", "scenario"], sort=False)
+    rows = Rows(len(limits))
+    rows.add("buy", terms.row, terms.position,
+             (terms.bought_from == terms[source]).to_numpy(dtype=float)
+             - terms.value.to_numpy(dtype=float))
+    if b.elastic:
+        slack = b.declare_slack(policy, limits.drop(columns="value"))
+        every = np.arange(len(limits))
+        rows.add(slack.name, every, every, -1.0)
+    b.add_limit_block(policy, limits, rows, -np.inf, 0.0)
 
 
 POLICIES: dict[str, Callable[[BuiltModel, PreparedNetwork], None]] = {

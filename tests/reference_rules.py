@@ -11,6 +11,7 @@ import pyomo.environ as pyo
 
 from reshore.optimizer.costs import ONE_TIME, unit_costs
 from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.schema import ANY
 
 Model = Any
 
@@ -146,6 +147,83 @@ def _same_in_committed_periods(name: str) -> Any:
     return family_rule
 
 
+def _unlimited(capacity: Any) -> bool:
+    return capacity is None or capacity != capacity  # None or NaN
+
+
+def supplier_capacity(m: Model, data: PreparedNetwork) -> Any:
+    """sum_k buy[o,k,t] <= capacity_per_period[o] * qualify[o]."""
+    buyers = data.lookups.offer_buyers
+    offers = data.offers
+    by_scenario = data.demand.groupby(["product", "scenario"]).quantity.sum()
+    worst = {str(p): float(q) for p, q in by_scenario.groupby(level="product").max().items()}
+    need: dict[str, float] = defaultdict(float)
+    for p, c, q in data.bom[["product", "component", "quantity"]].itertuples(index=False):
+        need[c] += float(q) * worst.get(p, 0.0)
+    keys = [(o, t, s) for (o, t) in buyers for s in data.scenarios
+            if offers.needs_qualification[o] or not _unlimited(offers.capacity_per_period[o])]
+
+    def rule(m: Model, o: str, t: int, s: str) -> Any:
+        bought = sum(m.buy[o, k, t, s] for k in buyers[o, t])
+        cap = offers.capacity_per_period[o]
+        limit = need[offers.component[o]] if _unlimited(cap) else float(cap)
+        return bought <= limit * (m.qualify[o] if offers.needs_qualification[o] else 1)
+
+    return pyo.Constraint(keys, rule=rule)
+
+
+def _purchases_of(m: Model, data: PreparedNetwork) -> dict[tuple[str, str], list[Any]]:
+    component = data.offers.component.to_dict()
+    grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for key in m.PURCHASES:
+        grouped[component[key[0]], key[3]].append(key)
+    return grouped
+
+
+def _policy_rows(data: PreparedNetwork, name: str) -> list[tuple[int, str, str, float]]:
+    rows = data.policies[data.policies.policy == name]
+    return [(int(i), str(c), str(n), float(v)) for i, c, n, v
+            in rows[["component", "country", "value"]].itertuples(index=True, name=None)]
+
+
+def _share_rows(m: Model, keys: list[Any], source_of: dict[Any, str],
+                bought: dict[Any, list[Any]]) -> Any:
+    def rule(m: Model, i: int, c: str, g: str, s: str, value: float) -> Any:
+        mine = bought.get((c, s), [])
+        from_g = sum(m.buy[key] for key in mine if source_of[key[0]] == g)
+        return from_g <= value * sum(m.buy[key] for key in mine)
+
+    return pyo.Constraint(keys, rule=rule)
+
+
+def max_country_share(m: Model, data: PreparedNetwork) -> Any:
+    """Purchases of c from country n <= value * purchases of c, per scenario."""
+    bought = _purchases_of(m, data)
+    origin = data.offers.origin_country.to_dict()
+    keys = []
+    for i, comp, country, value in _policy_rows(data, "max_country_share"):
+        for c in sorted({c for c, _ in bought}) if comp == ANY else [comp]:
+            countries = sorted({origin[key[0]] for s in data.scenarios
+                                for key in bought.get((c, s), ())}) if country == ANY \
+                else [country]
+            keys += [(i, c, n, s, value) for n in countries for s in data.scenarios]
+    return _share_rows(m, keys, origin, bought)
+
+
+def max_supplier_share(m: Model, data: PreparedNetwork) -> Any:
+    """Purchases of c from supplier sigma <= value * purchases of c, per scenario."""
+    bought = _purchases_of(m, data)
+    supplier = data.offers.supplier.to_dict()
+    based_in = {s.supplier: s.country for s in data.network.suppliers}
+    keys = []
+    for i, comp, country, value in _policy_rows(data, "max_supplier_share"):
+        for c in sorted({c for c, _ in bought}) if comp == ANY else [comp]:
+            sellers = {supplier[key[0]] for s in data.scenarios for key in bought.get((c, s), ())}
+            keys += [(i, c, sigma, s, value) for sigma in sorted(sellers)
+                     if country in (ANY, based_in[sigma]) for s in data.scenarios]
+    return _share_rows(m, keys, supplier, bought)
+
+
 RULES = {
     "product_balance": product_balance,
     "demand_service": demand_service,
@@ -155,6 +233,9 @@ RULES = {
     "capacity_covers_demand": capacity_covers_demand,
     "one_source_per_product": one_source_per_product,
     "shipments_from_assigned_site": shipments_from_assigned_site,
+    "supplier_capacity": supplier_capacity,
+    "max_country_share": max_country_share,
+    "max_supplier_share": max_supplier_share,
     **{f"same_{name}_in_committed_periods": _same_in_committed_periods(name)
        for name in ("buy", "make", "ship")},
 }

@@ -59,6 +59,15 @@ class HandOff:
     block_rows: dict[str, np.ndarray]
     """Each row block's rows that follow in `lp`, by their index in the block."""
 
+    def block_lp_rows(self, name: str) -> np.ndarray:
+        """The rows of `lp` that hold the kept rows of block `name` (in `block_rows` order)."""
+        start = len(self.constraint_rows)
+        for block, rows in self.block_rows.items():
+            if block == name:
+                return np.arange(start, start + rows.size)
+            start += rows.size
+        raise KeyError(f"no row block {name!r} in the hand-off")
+
     def row_origins(self) -> list[tuple[str, Any]]:
         """(family, index in the family) of every row of `lp`: a Pyomo constraint's name and
         index, or a row block's name and row number."""
