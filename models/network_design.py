@@ -661,10 +661,12 @@ def define_scenario_cost(b: BuiltModel, data: PreparedNetwork) -> None:
         rows.add(family, np.repeat(every, len(cost)), column, np.tile(-cost / unit, len(S)))
     scenario_row = {s: i for i, s in enumerate(S)}
     for family, frame in coefficients.frames.items():
-        keys = KEYS[family]
-        total = frame.drop(columns=keys).sum(axis=1).to_numpy(dtype=float)
+        if len(frame) != b.families[family].size:
+            raise ValueError(f"{len(frame)} unit costs for {b.families[family].size} {family}"
+                             " variables")
+        total = frame.drop(columns=KEYS[family]).sum(axis=1).to_numpy(dtype=float)
         rows.add(family, frame.scenario.map(scenario_row).to_numpy(),
-                 b.positions(family, frame[keys]), -total / unit)
+                 np.arange(len(frame)), -total / unit)
     b.add_block("scenario_cost_definition", rows, 0.0, 0.0)
 
 
