@@ -414,11 +414,13 @@ def define_non_anticipativity(b: BuiltModel, data: PreparedNetwork) -> None:
     for family in ("buy", "make", "ship"):
         keys = b.families[family].keys
         later = keys[((keys.scenario != S[0]) & (keys.period < commit)).to_numpy()]
-        first = later[b.families[family].key_columns].assign(scenario=S[0])
+        position = later.position.to_numpy()
         every = np.arange(len(later))
         rows = Rows(len(later))
-        rows.add(family, every, later.position, 1.0)
-        rows.add(family, every, b.positions(family, first), -1.0)
+        rows.add(family, every, position, 1.0)
+        # declared scenario innermost (define_flow_decisions): the first scenario's member
+        # of the same flow starts each run of len(S)
+        rows.add(family, every, position - position % len(S), -1.0)
         b.add_block(f"same_{family}_in_committed_periods", rows, 0.0, 0.0)
 
 

@@ -90,37 +90,68 @@ def to_highs_lp(built: BuiltModel, rank_kept: int | None = None) -> HandOff:
 
 
 class _Columns:
-    """The columns of the lp: every member of every variable family, family after family in
-    declaration order, then any other variable a Pyomo row reads."""
+    """The columns of the lp: the variables the Pyomo rows read, in the compiler's order, then
+    the other members of each family a row block reads, block after block, each family's in
+    declaration order. Bounds and integrality are read family by family (`_family_bounds`)."""
 
-    def __init__(self, built: BuiltModel) -> None:
-        self.offset: dict[str, int] = {}
-        self.variables: list[Any] = []
-        self._family_of: dict[int, tuple[int, Any]] = {}
-        for name, family in built.families.items():
-            self.offset[name] = len(self.variables)
-            self._family_of[id(family.variable)] = (len(self.variables), family.variable)
-            self.variables.extend(family.variable.values())
-        self.of_families = len(self.variables)
+    def __init__(self, built: BuiltModel, compiled: list[Any]) -> None:
+        self.variables = list(compiled)
+        self._families = built.families
+        self._appended: list[tuple[str, np.ndarray]] = []
+        """(family, positions of its members appended as columns), in column order."""
+        by_component = {id(family.variable): name for name, family in built.families.items()}
+        self._compiled_family: list[str | None] = []
+        self._compiled_position = np.zeros(len(compiled), dtype=np.int64)
+        self.of: dict[str, np.ndarray] = {}
+        """family -> the column of each member (-1: not a column)."""
+        for i, v in enumerate(compiled):
+            name = by_component.get(id(v.parent_component()))
+            self._compiled_family.append(name)
+            if name is None:
+                continue
+            position = v.parent_component().index_set().ord(v.index()) - 1
+            self._compiled_position[i] = position
+            self._member_columns(name)[position] = i
+        for block in built.blocks.values():
+            for name in block.families:
+                columns = self._member_columns(name)
+                new = np.flatnonzero(columns < 0)
+                if new.size:
+                    columns[new] = np.arange(len(self.variables), len(self.variables) + new.size)
+                    members = self._families[name].members()
+                    self.variables.extend(members[j] for j in new)
+                    self._appended.append((name, new))
 
-    def of(self, families: tuple[str, ...], sizes: dict[str, int]) -> np.ndarray:
+    def _member_columns(self, name: str) -> np.ndarray:
+        if name not in self.of:
+            self.of[name] = np.full(self._families[name].size, -1, dtype=np.int64)
+        return self.of[name]
+
+    def block_columns(self, families: tuple[str, ...]) -> np.ndarray:
         """The column of each column of a row block over `families`."""
-        return np.concatenate([self.offset[f] + np.arange(sizes[f]) for f in families]
-                              or [np.zeros(0, np.int64)])
+        return np.concatenate([self.of[f] for f in families] or [np.zeros(0, np.int64)])
 
-    def of_compiled(self, variables: list[Any]) -> np.ndarray:
-        """The column of each of the compiler's columns (a variable outside every family gets
-        a column of its own at the end)."""
-        found = np.empty(len(variables), dtype=np.int64)
-        for i, v in enumerate(variables):
-            family = self._family_of.get(id(v.parent_component()))
-            if family is None:
-                found[i] = len(self.variables)
-                self.variables.append(v)
-            else:
-                start, variable = family
-                found[i] = start + variable.index_set().ord(v.index()) - 1
-        return found
+    def attributes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lower and upper bound and integrality of every column."""
+        read = {name: _family_bounds(self._families[name].members()) for name in self.of}
+        compiled = len(self._compiled_family)
+        lower, upper = np.zeros(len(self.variables)), np.zeros(len(self.variables))
+        integer = np.zeros(len(self.variables), dtype=bool)
+        outside = [i for i, name in enumerate(self._compiled_family) if name is None]
+        if outside:
+            lower[outside], upper[outside], integer[outside] = _column_bounds(
+                [self.variables[i] for i in outside])
+        for i, name in enumerate(self._compiled_family):
+            if name is not None:
+                j = self._compiled_position[i]
+                lower[i], upper[i], integer[i] = (part[j] for part in read[name])
+        start = compiled
+        for name, positions in self._appended:
+            end = start + positions.size
+            lower[start:end], upper[start:end], integer[start:end] = (
+                part[positions] for part in read[name])
+            start = end
+        return lower, upper, integer
 
 
 def _column_bounds(columns: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,19 +193,6 @@ def _family_bounds(members: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return lower, upper, integer
 
 
-def _column_attributes(built: BuiltModel, columns: list[Any], of_families: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bounds and integrality of every column: family by family, then the columns outside
-    the families."""
-    parts, start = [], 0
-    for family in built.families.values():
-        parts.append(_family_bounds(columns[start:start + family.size]))
-        start += family.size
-    parts.append(_column_bounds(columns[of_families:]))
-    lower, upper, integer = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
-    return lower, upper, integer
-
-
 def _highs_lp(cost: np.ndarray, offset: float, col_lower: np.ndarray, col_upper: np.ndarray,
               row_lower: np.ndarray, row_upper: np.ndarray, matrix: sp.csc_matrix,
               integer: np.ndarray) -> highspy.HighsLp:
@@ -198,11 +216,10 @@ def _highs_lp(cost: np.ndarray, offset: float, col_lower: np.ndarray, col_upper:
 
 def _compile(built: BuiltModel, rank_kept: int | None) -> HandOff:
     form = LinearStandardFormCompiler().write(built.model, mixed_form=True)
-    layout = _Columns(built)
-    compiled = layout.of_compiled(list(form.columns))
+    layout = _Columns(built, list(form.columns))
     columns = layout.variables
     n = len(columns)
-    sizes = {name: family.size for name, family in built.families.items()}
+    compiled = np.arange(len(form.columns))
 
     def spread(matrix: Any, to: np.ndarray) -> Any:
         matrix = matrix.tocsr()
@@ -218,7 +235,7 @@ def _compile(built: BuiltModel, rank_kept: int | None) -> HandOff:
     held_parts, held_upper = [], []
     block_rows: dict[str, np.ndarray] = {}
     for name, block in built.blocks.items():
-        whole = spread(block.matrix, layout.of(block.families, sizes))
+        whole = spread(block.matrix, layout.block_columns(block.families))
         lower, upper = block.lower, block.upper
         kept = block.kept(rank_kept)
         if not kept.all():
@@ -241,7 +258,7 @@ def _compile(built: BuiltModel, rank_kept: int | None) -> HandOff:
         cost = form.c.tocsr()
         np.add.at(objective, compiled[cost.indices], cost.data)
     offset = float(form.c_offset[0]) if len(form.c_offset) else 0.0
-    col_lower, col_upper, integer = _column_attributes(built, columns, layout.of_families)
+    col_lower, col_upper, integer = layout.attributes()
     lp = _highs_lp(objective, offset, col_lower, col_upper, np.concatenate(row_lower),
                    np.concatenate(row_upper), matrix, integer)
     return HandOff(lp=lp, columns=columns, offset=offset, integers=int(integer.sum()),
