@@ -98,6 +98,7 @@ class _Columns:
         self.variables = list(compiled)
         self._families = built.families
         self._appended: list[tuple[str, np.ndarray]] = []
+        self._members_of: dict[str, list[Any]] = {}
         """(family, positions of its members appended as columns), in column order."""
         by_component = {id(family.variable): name for name, family in built.families.items()}
         self._compiled_family: list[str | None] = []
@@ -118,9 +119,14 @@ class _Columns:
                 new = np.flatnonzero(columns < 0)
                 if new.size:
                     columns[new] = np.arange(len(self.variables), len(self.variables) + new.size)
-                    members = self._families[name].members()
+                    members = self._members(name)
                     self.variables.extend(members[j] for j in new)
                     self._appended.append((name, new))
+
+    def _members(self, name: str) -> list[Any]:
+        if name not in self._members_of:
+            self._members_of[name] = self._families[name].members()
+        return self._members_of[name]
 
     def _member_columns(self, name: str) -> np.ndarray:
         if name not in self.of:
@@ -133,7 +139,7 @@ class _Columns:
 
     def attributes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Lower and upper bound and integrality of every column."""
-        read = {name: _family_bounds(self._families[name].members()) for name in self.of}
+        read = {name: _family_bounds(self._members(name)) for name in self.of}
         compiled = len(self._compiled_family)
         lower, upper = np.zeros(len(self.variables)), np.zeros(len(self.variables))
         integer = np.zeros(len(self.variables), dtype=bool)
@@ -141,10 +147,12 @@ class _Columns:
         if outside:
             lower[outside], upper[outside], integer[outside] = _column_bounds(
                 [self.variables[i] for i in outside])
-        for i, name in enumerate(self._compiled_family):
-            if name is not None:
-                j = self._compiled_position[i]
-                lower[i], upper[i], integer[i] = (part[j] for part in read[name])
+        names = np.array([name or "" for name in self._compiled_family], dtype=object)
+        for name in read:
+            mine = np.flatnonzero(names == name)
+            if mine.size:
+                j = self._compiled_position[mine]
+                lower[mine], upper[mine], integer[mine] = (part[j] for part in read[name])
         start = compiled
         for name, positions in self._appended:
             end = start + positions.size
