@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             with PauseGC():
                 alone = LinearStandardFormCompiler().write(model, mixed_form=True)
             seconds = time.perf_counter() - started
-            nonzeros = alone.A.nnz if part in constraints else alone.c.nnz
+            nonzeros = alone.c.nnz if isinstance(part, pyo.Objective) else alone.A.nnz
             print(f"{part.local_name:<45} {seconds:8.2f} s {nonzeros:>11,} nonzeros")
             part.deactivate()
     return 0
