@@ -69,14 +69,23 @@ class ElasticSlack:
 @dataclass(frozen=True)
 class Limit:
     """Rows that cap a resource (site capacity, supplier capacity) or state a policy: the
-    infeasibility diagnosis names them when relaxing them would shrink what falls short."""
+    infeasibility diagnosis names them when relaxing them would shrink what falls short.
+    The rows are a Pyomo `Constraint` or the row block named `requirement`."""
 
     requirement: str
     """`site_capacity`, `supplier_capacity` or the policy's name (policies.policy)."""
     constraint: Any
-    """The Pyomo `Constraint`."""
+    """The Pyomo `Constraint`; None when the rows are a row block."""
     key_columns: tuple[str, ...]
     """What each part of a row's index is (a policy's starts with `policy_row`)."""
+    keys: pd.DataFrame | None = None
+    """For a row block: the index of each of its rows, by `key_columns`."""
+
+    def row_keys(self) -> list[tuple[Any, ...]]:
+        """The index of each row, in the order of the rows."""
+        if self.keys is not None:
+            return list(self.keys[list(self.key_columns)].itertuples(index=False, name=None))
+        return [key if isinstance(key, tuple) else (key,) for key in self.constraint]
 
 
 @dataclass
@@ -123,6 +132,15 @@ class BuiltModel:
         self.model.add_component(requirement, constraint)
         self.limits.append(Limit(requirement=requirement, constraint=constraint,
                                  key_columns=tuple(key_columns)))
+
+    def add_limit_block(self, requirement: str, keys: pd.DataFrame, rows: Rows, lower: Any,
+                        upper: Any) -> None:
+        """Register the rows collected in `rows` as the row block `requirement` and as a
+        `Limit`, the index of row i being row i of `keys`."""
+        self.add_block(requirement, rows, lower, upper)
+        self.limits.append(Limit(requirement=requirement, constraint=None,
+                                 key_columns=tuple(keys.columns),
+                                 keys=keys.reset_index(drop=True)))
 
     def var(self, family: str) -> Any:
         """The Pyomo `Var` of a family."""

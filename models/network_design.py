@@ -184,19 +184,28 @@ def define_site_operating(b: BuiltModel, data: PreparedNetwork) -> None:
 
 
 def define_component_balance(b: BuiltModel, data: PreparedNetwork) -> None:
-    """stock_c[k,c,t-1] + purchases arriving in t = sum_p a(p,c) make[k,p,t] + stock_c[k,c,t]."""
-    m = b.model
-    if not m.COMPONENT_STOCK:
+    """stock_c[k,c,t-1] + purchases arriving in t = sum_p a(p,c) make[k,p,t] + stock_c[k,c,t],
+    per scenario (a row block: one row per component_stock variable)."""
+    keys = ["site", "component", "period", "scenario"]
+    stock = b.families["component_stock"].keys
+    if stock.empty:
         return
-    arrivals, use = data.lookups.arrivals, data.lookups.component_use
-
-    def rule(m: Model, k: str, c: str, t: int, s: str) -> Any:
-        before = m.component_stock[k, c, t - 1, s] if (k, c, t - 1, s) in m.COMPONENT_STOCK else 0
-        inflow = sum(m.buy[o, k, t0, s] for o, t0 in arrivals.get((k, c, t), ()))
-        used = sum(q * m.make[k, p, t, s] for p, q in use[c])
-        return before + inflow == used + m.component_stock[k, c, t, s]
-
-    m.component_balance = pyo.Constraint(m.COMPONENT_STOCK, rule=rule)
+    rows = Rows(len(stock))
+    rows.add("component_stock", stock.position, stock.position, -1.0)
+    before = stock.assign(period=stock.period + 1).merge(
+        stock, on=keys, suffixes=("_before", ""))
+    rows.add("component_stock", before.position, before.position_before, 1.0)
+    S = len(data.scenarios)
+    arriving = b.families["buy"].keys.assign(
+        component=np.repeat(data.purchases.component.to_numpy(), S),
+        period=np.repeat(data.purchases.arrival.to_numpy(dtype=np.int64), S))
+    inflow = arriving.merge(stock, on=keys, suffixes=("_buy", ""))
+    rows.add("buy", inflow.position, inflow.position_buy, 1.0)
+    used = stock.merge(data.bom[["product", "component", "quantity"]], on="component")
+    rows.add("make", used.position,
+             b.positions("make", used[["site", "product", "period", "scenario"]]),
+             -used.quantity.to_numpy(dtype=float))
+    b.add_block("component_balance", rows, 0.0, 0.0)
 
 
 def define_product_balance(b: BuiltModel, data: PreparedNetwork) -> None:
@@ -262,32 +271,33 @@ def define_capacity_covers_demand(b: BuiltModel, data: PreparedNetwork) -> None:
     Implied by the LP, it hands the solver the knapsack row its cover cuts need (the
     "open capacity covers total demand" cut of facility location). The elastic model goes
     without it: the diagnosis reads which capacity rows bind, and this row, implied by them,
-    would share their duals."""
-    m = b.model
-    if b.elastic or not m.DEMAND or not m.OPERATING:
+    would share their duals. (A row block: one row per period and scenario with demand by
+    then, stated as -capacity - assembly hours of unmet <= -assembly hours of demand.)"""
+    if b.elastic or data.demand.empty or data.operating.empty:
         return
-    hours = data.products.set_index("product").assembly_hours.to_dict()
-    capacity = data.tiers.set_index(["site", "tier"]).capacity_hours.to_dict()
+    hours = data.products.set_index("product").assembly_hours
+    unmet = b.families["unmet"].keys
+    unmet_hours = unmet["product"].map(hours).to_numpy(dtype=float)
+    needed = (data.demand.quantity.to_numpy(dtype=float) * unmet_hours)
+    operating = b.families["tier_operating"].keys.merge(
+        data.tiers[["site", "tier", "capacity_hours"]], on=["site", "tier"], how="left",
+        sort=False)
+    capacity = operating.capacity_hours.to_numpy(dtype=float)
     T = len(data.periods)
-    demand_in: dict[tuple[int, str], list[tuple[str, str]]] = defaultdict(list)
-    for j, p, t, s in m.DEMAND:
-        demand_in[t, s].append((j, p))
-    operating_in: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for k, tier, t in m.OPERATING:
-        operating_in[t].append((k, tier))
-    needed = {(t, s): sum(hours[p] * data.lookups.demand[j, p, t, s] for j, p in demand_in[t, s])
-              for t in range(T) for s in data.scenarios}
-    keys = [(t, s) for t in range(T) for s in data.scenarios
-            if sum(needed[u, s] for u in range(t + 1)) > 0]
-
-    def rule(m: Model, t: int, s: str) -> Any:
-        supply = sum(capacity[k, tier] * m.tier_operating[k, tier, u]
-                     for u in range(t + 1) for k, tier in operating_in[u])
-        served = sum(needed[u, s] - sum(hours[p] * m.unmet[j, p, u, s]
-                                        for j, p in demand_in[u, s]) for u in range(t + 1))
-        return supply >= served
-
-    m.capacity_covers_demand = pyo.Constraint(keys, rule=rule)
+    keys = []
+    for t in range(T):
+        for s in data.scenarios:
+            mine = ((unmet.period <= t) & (unmet.scenario == s)).to_numpy()
+            if needed[mine].sum() > 0:
+                keys.append((t, mine, float(needed[mine].sum())))
+    rows = Rows(len(keys))
+    for row, (t, mine, _) in enumerate(keys):
+        supplied = np.flatnonzero((operating.period <= t).to_numpy())
+        rows.add("tier_operating", np.full(supplied.size, row), supplied, -capacity[supplied])
+        short = np.flatnonzero(mine)
+        rows.add("unmet", np.full(short.size, row), short, -unmet_hours[short])
+    b.add_block("capacity_covers_demand", rows, -np.inf,
+                -np.array([total for *_, total in keys]))
 
 
 def define_shipments_need_operating_site(b: BuiltModel, data: PreparedNetwork) -> None:
@@ -329,30 +339,28 @@ def define_single_sourcing(b: BuiltModel, data: PreparedNetwork) -> None:
     When all demand must be met the row is an equality, ship = demand * assign: the
     assigned site ships all of it. Presolve then substitutes ship out, and the strong
     linking row becomes assign[k,j,p] <= site_operating[k,t], the x_ij <= y_i of single-source
-    facility location (without it the binaries are not tied to the sites in the LP)."""
-    m = b.model
+    facility location (without it the binaries are not tied to the sites in the LP).
+    (Two row blocks: one row per customer and product, one per single-sourced shipment.)"""
     if data.single_source.empty:
         return
     columns = ["site", "customer", "product"]
-    assignments = _rows(data.single_source, columns)
-    b.declare("assign", "ASSIGNMENTS", data.single_source[columns], table=None,
-              domain=pyo.Binary)
-    sites: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for k, j, p in assignments:
-        sites[j, p].append(k)
-    m.one_source_per_product = pyo.Constraint(
-        list(sites), rule=lambda m, j, p: sum(m.assign[k, j, p] for k in sites[j, p]) == 1)
-    arrival, demand = data.lookups.shipment_arrival, data.lookups.demand
-    single = [key for key in m.SHIPMENTS if (key[0], key[1], key[2]) in m.ASSIGNMENTS]
+    assign = b.declare("assign", "ASSIGNMENTS", data.single_source[columns], table=None,
+                       domain=pyo.Binary).keys
+    choice = assign.groupby(["customer", "product"], sort=False).ngroup().to_numpy()
+    one = Rows(int(choice.max()) + 1)
+    one.add("assign", choice, assign.position, 1.0)
+    b.add_block("one_source_per_product", one, 1.0, 1.0)
+    single = _ship_arrivals(b, data).merge(assign, on=columns, suffixes=("", "_assign"),
+                                           sort=False)
+    demand = data.demand.rename(columns={"period": "arrival"})
+    quantity = single.merge(demand, on=["customer", "product", "arrival", "scenario"],
+                            how="left", sort=False).quantity.fillna(0.0).to_numpy(dtype=float)
+    every = np.arange(len(single))
+    rows = Rows(len(single))
+    rows.add("ship", every, single.position, 1.0)
+    rows.add("assign", every, single.position_assign, -quantity)
     must_meet = data.unmet_penalty is None and not b.elastic
-
-    def rule(m: Model, k: str, j: str, p: str, t: int, s: str) -> Any:
-        quantity = demand.get((j, p, arrival[k, j, p, t], s), 0.0)
-        if must_meet:
-            return m.ship[k, j, p, t, s] == quantity * m.assign[k, j, p]
-        return m.ship[k, j, p, t, s] <= quantity * m.assign[k, j, p]
-
-    m.shipments_from_assigned_site = pyo.Constraint(single, rule=rule)
+    b.add_block("shipments_from_assigned_site", rows, 0.0 if must_meet else -np.inf, 0.0)
 
 
 def _component_need(data: PreparedNetwork) -> dict[str, float]:
@@ -367,23 +375,29 @@ def _component_need(data: PreparedNetwork) -> dict[str, float]:
 
 def define_supplier_capacity(b: BuiltModel, data: PreparedNetwork) -> None:
     """sum_k buy[o,k,t] <= capacity_per_period[o] * qualify[o] (qualify = 1 for offers that
-    need no qualification; an unlimited offer that needs one is bounded by total need)."""
-    buyers = data.lookups.offer_buyers
+    need no qualification; an unlimited offer that needs one is bounded by total need).
+    (A row block: one row per offer, order period and scenario.)"""
     offers = data.offers
     need = _component_need(data)
-    keys = [(o, t, s) for (o, t) in buyers for s in data.scenarios
-            if offers.needs_qualification[o] or not _unlimited(offers.capacity_per_period[o])]
-    if not keys:
+    qualified = offers.needs_qualification.astype(bool)
+    unlimited = offers.capacity_per_period.map(_unlimited).astype(bool)
+    limit = offers.capacity_per_period.where(
+        ~unlimited, offers.component.map(need)).astype(float)
+    buy = b.families["buy"].keys
+    capped = buy[buy.offer.map(qualified | ~unlimited).to_numpy(dtype=bool)]
+    if capped.empty:
         return
-
-    def rule(m: Model, o: str, t: int, s: str) -> Any:
-        bought = sum(m.buy[o, k, t, s] for k in buyers[o, t])
-        cap = offers.capacity_per_period[o]
-        limit = need[offers.component[o]] if _unlimited(cap) else float(cap)
-        return bought <= limit * (m.qualify[o] if offers.needs_qualification[o] else 1)
-
-    b.add_limit("supplier_capacity", ["offer", "period", "scenario"],
-                pyo.Constraint(keys, rule=rule))
+    group = capped.groupby(["offer", "period", "scenario"], sort=False)
+    row = group.ngroup().to_numpy()
+    heads = group.head(1)[["offer", "period", "scenario"]].reset_index(drop=True)
+    rows = Rows(len(heads))
+    rows.add("buy", row, capped.position, 1.0)
+    needs = heads.offer.map(qualified).to_numpy(dtype=bool)
+    cap = heads.offer.map(limit).to_numpy(dtype=float)
+    if needs.any():
+        rows.add("qualify", np.flatnonzero(needs),
+                 b.positions("qualify", heads.loc[needs, ["offer"]]), -cap[needs])
+    b.add_limit_block("supplier_capacity", heads, rows, -np.inf, np.where(needs, 0.0, cap))
 
 
 def _unlimited(capacity: Any) -> bool:
@@ -392,18 +406,22 @@ def _unlimited(capacity: Any) -> bool:
 
 def define_non_anticipativity(b: BuiltModel, data: PreparedNetwork) -> None:
     """What is bought, made and shipped in the first commit_periods periods is the same in every
-    scenario: x[..., t, s] = x[..., t, s0] for t < commit_periods."""
-    m = b.model
+    scenario: x[..., t, s] = x[..., t, s0] for t < commit_periods (a row block per family:
+    one row per variable of another scenario than the first in a committed period)."""
     S, commit = data.scenarios, data.commit_periods
     if len(S) < 2 or commit == 0:
         return
-    first = S[0]
-    for name, variable, index in (("buy", m.buy, m.PURCHASES), ("make", m.make, m.PRODUCTION),
-                                  ("ship", m.ship, m.SHIPMENTS)):
-        keys = [key for key in index if key[-1] != first and key[-2] < commit]
-        if keys:
-            setattr(m, f"same_{name}_in_committed_periods", pyo.Constraint(
-                keys, rule=lambda m, *key, v=variable: v[key] == v[(*key[:-1], first)]))
+    for family in ("buy", "make", "ship"):
+        keys = b.families[family].keys
+        later = keys[((keys.scenario != S[0]) & (keys.period < commit)).to_numpy()]
+        position = later.position.to_numpy()
+        every = np.arange(len(later))
+        rows = Rows(len(later))
+        rows.add(family, every, position, 1.0)
+        # declared scenario innermost (define_flow_decisions): the first scenario's member
+        # of the same flow starts each run of len(S)
+        rows.add(family, every, position - position % len(S), -1.0)
+        b.add_block(f"same_{family}_in_committed_periods", rows, 0.0, 0.0)
 
 
 # --- policies -------------------------------------------------------------------------------
@@ -457,7 +475,7 @@ def define_country_share(b: BuiltModel, data: PreparedNetwork) -> None:
                                 for key in bought.get((c, s), ())}) if country == ANY \
                 else [country]
             keys += [(i, c, n, s, value) for n in countries for s in data.scenarios]
-    _share_limit(b, "max_country_share", "country", keys, origin, bought)
+    _share_limit(b, data, "max_country_share", "country", keys, origin)
 
 
 def define_min_suppliers(b: BuiltModel, data: PreparedNetwork) -> None:
@@ -579,24 +597,31 @@ def define_supplier_share(b: BuiltModel, data: PreparedNetwork) -> None:
             sellers = {supplier[key[0]] for s in data.scenarios for key in bought.get((c, s), ())}
             keys += [(i, c, sigma, s, value) for sigma in sorted(sellers)
                      if country in (ANY, based_in[sigma]) for s in data.scenarios]
-    _share_limit(b, "max_supplier_share", "supplier", keys, supplier, bought)
+    _share_limit(b, data, "max_supplier_share", "supplier", keys, supplier)
 
 
-def _share_limit(b: BuiltModel, policy: str, source: str, keys: list[Any],
-                 source_of: dict[Any, str], bought: dict[Any, list[Any]]) -> None:
+def _share_limit(b: BuiltModel, data: PreparedNetwork, policy: str, source: str,
+                 keys: list[Any], source_of: dict[Any, str]) -> None:
     """The rows of a share policy, one per key (policy row i, component c, source g,
-    scenario s, value): purchases of c from g <= value * purchases of c (+ the elastic slack),
-    where an offer's source is `source_of[offer]` (its origin country, or its supplier)."""
-    slack = _policy_slack(b, policy, [k[:4] for k in keys],
-                          ["policy_row", "component", source, "scenario"])
-
-    def rule(m: Model, i: int, c: str, g: str, s: str, value: float) -> Any:
-        mine = bought.get((c, s), [])
-        from_g = sum(m.buy[key] for key in mine if source_of[key[0]] == g)
-        return from_g <= value * sum(m.buy[key] for key in mine) + slack[i, c, g, s]
-
-    b.add_limit(policy, ["policy_row", "component", source, "scenario", "value"],
-                pyo.Constraint(keys, rule=rule))
+    scenario s, value): purchases of c from g - value * purchases of c (- the elastic slack)
+    <= 0, where an offer's source is `source_of[offer]` (its origin country, or its
+    supplier). (A row block.)"""
+    limits = pd.DataFrame(keys, columns=["policy_row", "component", source, "scenario",
+                                         "value"])
+    buy = b.families["buy"].keys
+    bought = buy.assign(component=buy.offer.map(data.offers.component),
+                        bought_from=buy.offer.map(source_of))
+    terms = limits.assign(row=np.arange(len(limits))).merge(
+        bought, on=["component", "scenario"], sort=False)
+    rows = Rows(len(limits))
+    rows.add("buy", terms.row, terms.position,
+             (terms.bought_from == terms[source]).to_numpy(dtype=float)
+             - terms.value.to_numpy(dtype=float))
+    if b.elastic:
+        slack = b.declare_slack(policy, limits.drop(columns="value"))
+        every = np.arange(len(limits))
+        rows.add(slack.name, every, every, -1.0)
+    b.add_limit_block(policy, limits, rows, -np.inf, 0.0)
 
 
 POLICIES: dict[str, Callable[[BuiltModel, PreparedNetwork], None]] = {
@@ -638,10 +663,12 @@ def define_scenario_cost(b: BuiltModel, data: PreparedNetwork) -> None:
         rows.add(family, np.repeat(every, len(cost)), column, np.tile(-cost / unit, len(S)))
     scenario_row = {s: i for i, s in enumerate(S)}
     for family, frame in coefficients.frames.items():
-        keys = KEYS[family]
-        total = frame.drop(columns=keys).sum(axis=1).to_numpy(dtype=float)
+        if len(frame) != b.families[family].size:
+            raise ValueError(f"{len(frame)} unit costs for {b.families[family].size} {family}"
+                             " variables")
+        total = frame.drop(columns=KEYS[family]).sum(axis=1).to_numpy(dtype=float)
         rows.add(family, frame.scenario.map(scenario_row).to_numpy(),
-                 b.positions(family, frame[keys]), -total / unit)
+                 np.arange(len(frame)), -total / unit)
     b.add_block("scenario_cost_definition", rows, 0.0, 0.0)
 
 

@@ -48,7 +48,9 @@ class UnitCosts:
     fixed: dict[tuple[str, str, int], float]
     """(site, tier, period) -> discounted fixed cost while the tier operates."""
     frames: dict[str, pd.DataFrame]
-    """family -> frame of its KEYS columns plus one column per category it pays."""
+    """family -> frame of its KEYS columns plus one column per category it pays, one row per
+    member of the family in the model's order (the prepared frame's rows, scenarios
+    innermost; demand's rows for unmet)."""
     one_time: dict[str, np.ndarray]
     """family of ONE_TIME -> one-time cost of each member, in the family's order (openings,
     closings, and the offers that need qualification, as prepared): capex, written once for
@@ -79,8 +81,8 @@ def unit_costs(data: PreparedNetwork) -> UnitCosts:
         """Discount factor of each period in `periods`."""
         return np.asarray(d[np.asarray(periods, dtype=int)])
 
-    buy = _scenarios(data.purchases, S).merge(
-        data.purchase_tariffs, on=["offer", "site", "period", "scenario"])
+    buy = _scenarios(data.purchases, S).assign(
+        tariff_per_unit=data.purchase_tariffs.tariff_per_unit.to_numpy(dtype=float))
     buy = buy.assign(purchase=at(buy.period) * buy.unit_price,
                      inbound_transport=at(buy.period) * buy.transport_cost_per_unit,
                      component_tariff=at(buy.arrival) * buy.tariff_per_unit)
@@ -88,8 +90,8 @@ def unit_costs(data: PreparedNetwork) -> UnitCosts:
     make = _scenarios(data.production, S)
     make = make.assign(production=at(make.period) * make.cost_per_unit)
 
-    ship = _scenarios(data.shipments, S).merge(
-        data.shipment_tariffs, on=["site", "customer", "product", "period", "scenario"])
+    ship = _scenarios(data.shipments, S).assign(
+        tariff_per_unit=data.shipment_tariffs.tariff_per_unit.to_numpy(dtype=float))
     ship = ship.assign(outbound_transport=at(ship.period) * ship.transport_cost_per_unit,
                        product_tariff=at(ship.arrival) * ship.tariff_per_unit)
 

@@ -50,14 +50,16 @@ class PreparedNetwork:
     """Possible purchases: offer, site, period (ordered), arrival, component, supplier,
     origin_country, unit_price, transport_cost_per_unit."""
     purchase_tariffs: pd.DataFrame
-    """offer, site, period, scenario, rate (at the arrival period), tariff_per_unit."""
+    """offer, site, period, scenario, rate (at the arrival period), tariff_per_unit: one row
+    per purchase and scenario, purchase after purchase (scenarios innermost)."""
     production: pd.DataFrame
     """Possible production: site, product, period, assembly_hours, cost_per_unit."""
     shipments: pd.DataFrame
     """Possible shipments: site, customer, product, period (departure), arrival,
     transport_cost_per_unit."""
     shipment_tariffs: pd.DataFrame
-    """site, customer, product, period, scenario, rate, tariff_per_unit."""
+    """site, customer, product, period, scenario, rate, tariff_per_unit: one row per shipment
+    and scenario, shipment after shipment (scenarios innermost)."""
     demand: pd.DataFrame
     """customer, product, period, scenario, quantity (every scenario spelt out)."""
     component_stock: pd.DataFrame

@@ -43,5 +43,5 @@ def test_limits_name_the_capacity_and_policy_rows() -> None:
     limits = {limit.requirement: limit for limit in built.limits}
     assert set(limits) == {"site_capacity", "supplier_capacity", "max_country_share"}
     assert limits["supplier_capacity"].key_columns == ("offer", "period", "scenario")
-    assert list(limits["supplier_capacity"].constraint.keys()) == [
+    assert limits["supplier_capacity"].row_keys() == [
         ("chip_tw", 0, "calm"), ("chip_tw", 0, "war")]

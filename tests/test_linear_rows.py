@@ -21,14 +21,16 @@ from reshore.models.built import BuiltModel
 from reshore.models.linear_rows import as_constraint
 from reshore.optimizer.io import load_network
 from reshore.optimizer.prepare import prepare
-from reshore.optimizer.schema import Network
+from reshore.optimizer.schema import Network, Policy
 from reshore.optimizer.solve import to_highs_lp
 from tests.reference_rules import RULES
 
 
 def _rows(built: BuiltModel) -> Counter[tuple[Any, ...]]:
     """Every row of the compiled model as (lower, upper, sorted (variable, coefficient)),
-    independent of row and column order."""
+    independent of row and column order. A row is the same row negated: its sign is the one
+    that makes its first term positive (Pyomo's compiler writes `0 == a x` as `a x = 0` but
+    `b y == a x` as `b y - a x = 0`, and `0 <= a x` as `a x >= 0`)."""
     handoff = to_highs_lp(built)
     lp, columns, held = handoff.lp, handoff.columns, handoff.held
     assert held.upper.size == 0
@@ -42,7 +44,11 @@ def _rows(built: BuiltModel) -> Counter[tuple[Any, ...]]:
         terms = sorted((names[j], round(float(a), 9))
                        for j, a in zip(csr.indices[start:end], csr.data[start:end], strict=True)
                        if a != 0)
-        out[(round(lp.row_lower_[i], 6), round(lp.row_upper_[i], 6), *terms)] += 1
+        lower, upper = round(lp.row_lower_[i], 6), round(lp.row_upper_[i], 6)
+        if terms and terms[0][1] < 0:
+            terms = [(name, -a) for name, a in terms]
+            lower, upper = -upper, -lower
+        out[(lower, upper, *terms)] += 1
     return out
 
 
@@ -70,10 +76,21 @@ def _with_outbound_transit(network: Network) -> Network:
     return network.model_copy(update={"lanes": lanes})
 
 
+def _with_supplier_shares_and_all_demand_met(network: Network) -> Network:
+    """The network with a supplier share policy and no price on unmet demand (so a
+    single-sourced customer's shipments are equalities)."""
+    policies = [*network.policies,
+                Policy(policy="max_supplier_share", component="*", country="*", value=0.7)]
+    settings = network.settings.model_copy(update={"unmet_penalty": None})
+    return network.model_copy(update={"policies": policies, "settings": settings})
+
+
 @pytest.mark.parametrize(("network", "transit"), [
     pytest.param(lambda: load_network(flagship_path()), False, id="flagship"),
     pytest.param(lambda: _with_outbound_transit(generate("S", seed=3)), True,
                  id="S-with-transit"),
+    pytest.param(lambda: _with_supplier_shares_and_all_demand_met(generate("S", seed=3)),
+                 False, id="S-supplier-shares-demand-met"),
 ])
 def test_row_blocks_state_the_same_rows_as_the_plain_pyomo_rules(network: Any,
                                                                  transit: bool) -> None:

@@ -24,6 +24,7 @@ from reshore.models.built import BuiltModel, Limit
 from reshore.optimizer.prepare import PreparedNetwork
 from reshore.optimizer.results import QUANTITY_TOLERANCE
 from reshore.optimizer.schema import ANY
+from reshore.optimizer.solve.handoff import HandOff
 from reshore.optimizer.solve.highs import HighsOutcome, run_highs
 from reshore.optimizer.solve.options import SolveOptions
 
@@ -74,33 +75,52 @@ def binding_limits(built: BuiltModel, outcome: HighsOutcome) -> list[Binding]:
         h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return []
-    rows = handoff.constraint_rows
     solution = h.getSolution()
-    duals = np.asarray(solution.row_dual, dtype=float)[:len(rows)]
-    activity = np.asarray(solution.row_value, dtype=float)[:len(rows)]
-    lower = np.asarray(handoff.lp.row_lower_, dtype=float)[:len(rows)]
-    upper = np.asarray(handoff.lp.row_upper_, dtype=float)[:len(rows)]
+    duals = np.asarray(solution.row_dual, dtype=float)
+    activity = np.asarray(solution.row_value, dtype=float)
+    lower = np.asarray(handoff.lp.row_lower_, dtype=float)
+    upper = np.asarray(handoff.lp.row_upper_, dtype=float)
     tight = (np.abs(activity - np.where(np.isfinite(upper), upper, lower))
              <= TIGHT_TOLERANCE * (1.0 + np.abs(activity)))
-    limit_of = {id(limit.constraint): limit for limit in built.limits}
-    binds: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
-    candidates: dict[int, list[tuple[bool, dict[str, Any]]]] = defaultdict(list)
-    for i in np.flatnonzero(tight | (np.abs(duals) > DUAL_TOLERANCE)):
-        limit = limit_of.get(id(rows[i].parent_component()))
-        if limit is None:
-            continue
-        index = rows[i].index()
-        key = dict(zip(limit.key_columns, index if isinstance(index, tuple) else (index,),
-                       strict=True))
-        if abs(duals[i]) > DUAL_TOLERANCE:
-            binds[id(limit.constraint)].add(_but_scenario(key))
-        candidates[id(limit.constraint)].append((abs(duals[i]) > DUAL_TOLERANCE, key))
-    found = {
-        id(limit.constraint): [key for has_dual, key in candidates[id(limit.constraint)]
-                               if has_dual or _but_scenario(key) in binds[id(limit.constraint)]]
-        for limit in built.limits}
-    return [Binding(limit, found[id(limit.constraint)]) for limit in built.limits
-            if found[id(limit.constraint)]]
+    found = []
+    for limit, lp_rows, keys in _limit_rows(built, handoff):
+        wanted = tight[lp_rows] | (np.abs(duals[lp_rows]) > DUAL_TOLERANCE)
+        candidates = [(bool(abs(duals[i]) > DUAL_TOLERANCE),
+                       dict(zip(limit.key_columns, key, strict=True)))
+                      for i, key in zip(lp_rows[wanted], _chosen(keys, wanted), strict=True)]
+        binds = {_but_scenario(key) for has_dual, key in candidates if has_dual}
+        rows = [key for has_dual, key in candidates if has_dual or _but_scenario(key) in binds]
+        if rows:
+            found.append(Binding(limit, rows))
+    return found
+
+
+def _chosen(keys: list[tuple[Any, ...]], wanted: np.ndarray) -> list[tuple[Any, ...]]:
+    return [keys[i] for i in np.flatnonzero(wanted)]
+
+
+def _limit_rows(built: BuiltModel, handoff: HandOff
+                ) -> list[tuple[Limit, np.ndarray, list[tuple[Any, ...]]]]:
+    """Each limit with its rows in the hand-off's lp and the index of each row (a Pyomo
+    constraint's index, or the row of the limit's keys for a row block)."""
+    pyomo_rows: dict[int, list[int]] = defaultdict(list)
+    pyomo_keys: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for i, row in enumerate(handoff.constraint_rows):
+        parent = id(row.parent_component())
+        index = row.index()
+        pyomo_rows[parent].append(i)
+        pyomo_keys[parent].append(index if isinstance(index, tuple) else (index,))
+    out = []
+    for limit in built.limits:
+        if limit.constraint is not None:
+            out.append((limit, np.asarray(pyomo_rows[id(limit.constraint)], dtype=np.int64),
+                        pyomo_keys[id(limit.constraint)]))
+        elif limit.requirement in handoff.block_rows:
+            keys = limit.row_keys()
+            kept = handoff.block_rows[limit.requirement]
+            out.append((limit, handoff.block_lp_rows(limit.requirement),
+                        [keys[i] for i in kept]))
+    return out
 
 
 def _but_scenario(key: dict[str, Any]) -> tuple[Any, ...]:

@@ -59,6 +59,15 @@ class HandOff:
     block_rows: dict[str, np.ndarray]
     """Each row block's rows that follow in `lp`, by their index in the block."""
 
+    def block_lp_rows(self, name: str) -> np.ndarray:
+        """The rows of `lp` that hold the kept rows of block `name` (in `block_rows` order)."""
+        start = len(self.constraint_rows)
+        for block, rows in self.block_rows.items():
+            if block == name:
+                return np.arange(start, start + rows.size)
+            start += rows.size
+        raise KeyError(f"no row block {name!r} in the hand-off")
+
     def row_origins(self) -> list[tuple[str, Any]]:
         """(family, index in the family) of every row of `lp`: a Pyomo constraint's name and
         index, or a row block's name and row number."""
@@ -80,51 +89,161 @@ def to_highs_lp(built: BuiltModel, rank_kept: int | None = None) -> HandOff:
         return _compile(built, rank_kept)
 
 
-def _family_columns(built: BuiltModel, columns: list[Any]) -> dict[str, np.ndarray]:
-    """The column of each member of each family a row block reads; members that no Pyomo
-    row reads are appended to `columns`."""
-    column_of = {id(v): i for i, v in enumerate(columns)}
-    family_columns: dict[str, np.ndarray] = {}
-    for block in built.blocks.values():
-        for family in block.families:
-            if family in family_columns:
+class _Columns:
+    """The columns of the lp: the variables the Pyomo rows read, in the compiler's order, then
+    the other members of each family a row block reads, block after block, each family's in
+    declaration order. Bounds and integrality are read family by family (`_family_bounds`)."""
+
+    def __init__(self, built: BuiltModel, compiled: list[Any]) -> None:
+        self.variables = list(compiled)
+        self._families = built.families
+        self._appended: list[tuple[str, np.ndarray]] = []
+        self._members_of: dict[str, list[Any]] = {}
+        """(family, positions of its members appended as columns), in column order."""
+        by_component = {id(family.variable): name for name, family in built.families.items()}
+        self._compiled_family: list[str | None] = []
+        self._compiled_position = np.zeros(len(compiled), dtype=np.int64)
+        self.of: dict[str, np.ndarray] = {}
+        """family -> the column of each member (-1: not a column)."""
+        for i, v in enumerate(compiled):
+            name = by_component.get(id(v.parent_component()))
+            self._compiled_family.append(name)
+            if name is None:
                 continue
-            members = built.families[family].members()
-            found = np.fromiter((column_of.get(id(v), -1) for v in members), np.int64,
-                                len(members))
-            new = np.flatnonzero(found < 0)
-            found[new] = np.arange(len(columns), len(columns) + new.size)
-            columns.extend(members[i] for i in new)
-            family_columns[family] = found
-    return family_columns
+            position = v.parent_component().index_set().ord(v.index()) - 1
+            self._compiled_position[i] = position
+            self._member_columns(name)[position] = i
+        for block in built.blocks.values():
+            for name in block.families:
+                columns = self._member_columns(name)
+                new = np.flatnonzero(columns < 0)
+                if new.size:
+                    columns[new] = np.arange(len(self.variables), len(self.variables) + new.size)
+                    members = self._members(name)
+                    self.variables.extend(members[j] for j in new)
+                    self._appended.append((name, new))
+
+    def _members(self, name: str) -> list[Any]:
+        if name not in self._members_of:
+            self._members_of[name] = self._families[name].members()
+        return self._members_of[name]
+
+    def _member_columns(self, name: str) -> np.ndarray:
+        if name not in self.of:
+            self.of[name] = np.full(self._families[name].size, -1, dtype=np.int64)
+        return self.of[name]
+
+    def block_columns(self, families: tuple[str, ...]) -> np.ndarray:
+        """The column of each column of a row block over `families`."""
+        return np.concatenate([self.of[f] for f in families] or [np.zeros(0, np.int64)])
+
+    def attributes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lower and upper bound and integrality of every column."""
+        read = {name: _family_bounds(self._members(name)) for name in self.of}
+        compiled = len(self._compiled_family)
+        lower, upper = np.zeros(len(self.variables)), np.zeros(len(self.variables))
+        integer = np.zeros(len(self.variables), dtype=bool)
+        outside = [i for i, name in enumerate(self._compiled_family) if name is None]
+        if outside:
+            lower[outside], upper[outside], integer[outside] = _column_bounds(
+                [self.variables[i] for i in outside])
+        names = np.array([name or "" for name in self._compiled_family], dtype=object)
+        for name in read:
+            mine = np.flatnonzero(names == name)
+            if mine.size:
+                j = self._compiled_position[mine]
+                lower[mine], upper[mine], integer[mine] = (part[j] for part in read[name])
+        start = compiled
+        for name, positions in self._appended:
+            end = start + positions.size
+            lower[start:end], upper[start:end], integer[start:end] = (
+                part[positions] for part in read[name])
+            start = end
+        return lower, upper, integer
+
+
+def _column_bounds(columns: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper bound (+-inf where there is none) and integrality of each column,
+    variable by variable; a fixed variable is bounded by its value."""
+    inf = highspy.kHighsInf
+    bounds = [(v.value, v.value) if v.fixed else v.bounds for v in columns]
+    lower = np.fromiter((-inf if lb is None else lb for lb, _ in bounds), float, len(bounds))
+    upper = np.fromiter((inf if ub is None else ub for _, ub in bounds), float, len(bounds))
+    return lower, upper, np.fromiter((v.is_integer() for v in columns), bool, len(columns))
+
+
+def _family_bounds(members: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_column_bounds` of one variable family read as arrays: Pyomo's `bounds` property
+    costs about a microsecond per variable, a million variables a second. This reads the
+    bounds each variable stores (None or a number, as `setlb`/`setub` leave them) and the
+    family's one domain, and falls back to `_column_bounds` for anything else (a domain
+    per variable, a bound given by an expression)."""
+    if not members:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
+    try:
+        domains = {id(v._domain): v._domain for v in members}
+        if len(domains) != 1:
+            return _column_bounds(members)
+        lower = np.array([v._lb for v in members], dtype=float)  # None -> nan
+        upper = np.array([v._ub for v in members], dtype=float)
+        fixed = np.fromiter((v._fixed for v in members), bool, len(members))
+    except (AttributeError, TypeError, ValueError):
+        return _column_bounds(members)
+    domain_lower, domain_upper = next(iter(domains.values())).bounds()
+    inf = highspy.kHighsInf
+    lower = np.fmax(np.nan_to_num(lower, nan=-inf),
+                    -inf if domain_lower is None else domain_lower)
+    upper = np.fmin(np.nan_to_num(upper, nan=inf), inf if domain_upper is None else domain_upper)
+    if fixed.any():
+        values = np.array([members[i].value for i in np.flatnonzero(fixed)], dtype=float)
+        lower[fixed] = upper[fixed] = values
+    integer = np.full(len(members), bool(members[0].is_integer()))
+    return lower, upper, integer
+
+
+def _highs_lp(cost: np.ndarray, offset: float, col_lower: np.ndarray, col_upper: np.ndarray,
+              row_lower: np.ndarray, row_upper: np.ndarray, matrix: sp.csc_matrix,
+              integer: np.ndarray) -> highspy.HighsLp:
+    """The arrays as a `HighsLp`. They go through highspy's `passModel` for numpy arrays and
+    come back with `getLp`: setting the `HighsLp` fields from Python converts element by
+    element, about a second per five million nonzeros."""
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    status = h.passModel(
+        cost.size, row_lower.size, matrix.nnz, int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize), offset, cost, col_lower, col_upper, row_lower,
+        row_upper, matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
+        matrix.data.astype(float), integer.astype(np.int32))
+    if status == highspy.HighsStatus.kError:
+        raise ValueError("HiGHS refuses the compiled model")
+    lp: highspy.HighsLp = h.getLp()
+    if not integer.any():
+        lp.integrality_ = []
+    return lp
 
 
 def _compile(built: BuiltModel, rank_kept: int | None) -> HandOff:
     form = LinearStandardFormCompiler().write(built.model, mixed_form=True)
-    columns = list(form.columns)
-    family_columns = _family_columns(built, columns)
+    layout = _Columns(built, list(form.columns))
+    columns = layout.variables
     n = len(columns)
+    compiled = np.arange(len(form.columns))
 
-    def widened(matrix: Any) -> Any:
+    def spread(matrix: Any, to: np.ndarray) -> Any:
         matrix = matrix.tocsr()
-        matrix.resize((matrix.shape[0], n))
-        return matrix
-
-    def block_matrix(families: tuple[str, ...], matrix: Any) -> Any:
-        spread = np.concatenate([family_columns[f] for f in families])
-        return sp.csr_matrix((matrix.data, spread[matrix.indices], matrix.indptr),
+        return sp.csr_matrix((matrix.data, to[matrix.indices], matrix.indptr),
                              shape=(matrix.shape[0], n))
 
     inf = highspy.kHighsInf
     sense = np.fromiter((row.bound_type for row in form.rows), int, len(form.rows))
     rhs = np.asarray(form.rhs, dtype=float)
-    parts = [widened(form.A)] if len(form.rows) else []
+    parts = [spread(form.A, compiled)] if len(form.rows) else []
     row_lower = [np.where(sense == 1, -inf, rhs)]
     row_upper = [np.where(sense == -1, inf, rhs)]
     held_parts, held_upper = [], []
     block_rows: dict[str, np.ndarray] = {}
     for name, block in built.blocks.items():
-        whole = block_matrix(block.families, block.matrix)
+        whole = spread(block.matrix, layout.block_columns(block.families))
         lower, upper = block.lower, block.upper
         kept = block.kept(rank_kept)
         if not kept.all():
@@ -142,26 +261,14 @@ def _compile(built: BuiltModel, rank_kept: int | None) -> HandOff:
         matrix=sp.vstack(held_parts, format="csr") if held_parts else sp.csr_matrix((0, n)),
         upper=np.concatenate(held_upper) if held_upper else np.zeros(0))
 
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, int(matrix.shape[0])
     objective = np.zeros(n)
     if form.c.shape[0]:
-        objective[:form.c.shape[1]] = form.c.toarray().ravel()
-    lp.col_cost_ = objective
+        cost = form.c.tocsr()
+        np.add.at(objective, compiled[cost.indices], cost.data)
     offset = float(form.c_offset[0]) if len(form.c_offset) else 0.0
-    lp.offset_ = offset
-    lp.col_lower_ = np.fromiter((-inf if v.lb is None else v.lb for v in columns), float, n)
-    lp.col_upper_ = np.fromiter((inf if v.ub is None else v.ub for v in columns), float, n)
-    lp.row_lower_ = np.concatenate(row_lower)
-    lp.row_upper_ = np.concatenate(row_upper)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data.astype(float)
-    integer = np.fromiter((v.is_integer() for v in columns), bool, n)
-    if integer.any():
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-                           for i in integer]
+    col_lower, col_upper, integer = layout.attributes()
+    lp = _highs_lp(objective, offset, col_lower, col_upper, np.concatenate(row_lower),
+                   np.concatenate(row_upper), matrix, integer)
     return HandOff(lp=lp, columns=columns, offset=offset, integers=int(integer.sum()),
                    held=held, constraint_rows=[row.constraint for row in form.rows],
                    block_rows=block_rows)
