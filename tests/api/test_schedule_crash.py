@@ -26,7 +26,7 @@ from tests.api.support import (
 )
 from tests.api.test_schedules_http import dataset
 
-EVERY_S = 20
+EVERY_S = 30
 """Seconds between two ticks: time enough for the second server to start before the next."""
 HELD = re.compile(r"schedule (\S+): tick (\S+) wrote run and job (\S+); holding the transaction")
 SETTINGS = {"workers": 1, "schedule_interval_s": 0.2, "dispatch_interval_s": 0.2,
