@@ -94,6 +94,29 @@ def test_a_site_opened_in_the_history_closes_only_where_closing_pays(
     assert result.forced_changes == []
 
 
+def test_a_site_under_construction_is_given_up_where_that_pays() -> None:
+    """N takes two periods to build (it can operate from P3). At 50 a period the previous
+    plan makes P1 and P2 at S (1,000) and opens N small in P3 (100 + 2 x 40 + 100 = 280):
+    1,280. Demand then vanishes from P3 on; now P2, so N's construction has started and its
+    opening stays (its opening cost is spent). Finishing it costs 2 x 40 of fixed cost,
+    giving it up the closing cost 30: N closes in P3, the period it opens, and never
+    operates: 500 + 500 + 100 + 30 = 1,130 (kept: 1,180)."""
+    def instance(demand: tuple[float, ...]) -> dict[str, Any]:
+        built = opened_site(demand, 30.0)
+        built["sites"][1]["build_periods"] = 2
+        return built
+
+    previous = solve_checked(instance((50, 50, 50, 50)))
+    assert previous.objective == pytest.approx(1280)
+    result = checked_replan(instance((50, 50, 0, 0)), PlanTables.of(previous), now="P2")
+    row = result.plan.tables["sites"].set_index("site").loc["N"]
+    assert (row.status, row.tier, row.open_period, row.close_period) == (
+        "closed", "small", "P3", "P3")
+    assert result.plan.objective == pytest.approx(1130)
+    assert quantities(result, "production", "site") == pytest.approx(
+        {("S", "P1"): 50, ("S", "P2"): 50})
+
+
 def test_a_site_closed_by_a_replan_stays_closed_in_the_next_replan() -> None:
     """The plan of the replan above (N closed from P3) is the previous plan of the next
     replan, at now P4, on the same data: N stays opened in P1 and closed from P3, at the same
