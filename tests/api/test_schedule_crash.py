@@ -6,6 +6,7 @@ the same database, fires the tick once, runs its job, and goes on with the next 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import time
 from datetime import datetime
@@ -54,7 +55,7 @@ def runs_and_jobs(url: str) -> tuple[list[ScheduleRun], list[Job]]:
 
 def test_a_server_killed_during_a_tick_neither_loses_nor_doubles_it(tmp_path: Path) -> None:
     require("PostgreSQL", postgres_reachable)
-    with postgres_database("reshore_test_schedule_crash") as url:
+    with postgres_database(f"reshore_test_schedule_crash_{os.getpid()}") as url:
         token = new_key(url, "crash")
         first = Server(url, tmp_path / "a.log", schedule_tick_hold_s=300, **SETTINGS).start()
         try:
