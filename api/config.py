@@ -95,6 +95,10 @@ class Settings(BaseSettings):
                                        description="seconds between two passes of the dispatcher")
     schedule_interval_s: float = Field(
         1.0, gt=0, description="seconds between two passes of the scheduler over the schedules")
+    schedule_tick_hold_s: float = Field(
+        0.0, ge=0, description="seconds a scheduler pass holds a tick's transaction open after"
+        " writing its run and job, before committing: 0 in service; the crash tests set it to"
+        " kill a server in the middle of a tick")
     migrate_on_start: bool = Field(True, description="upgrade the database schema on start")
     log_level: str = Field("info", description="log level of the server and workers")
 

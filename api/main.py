@@ -154,7 +154,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             await run_in_threadpool(dispatcher.start)
             app.state.executor, app.state.dispatcher = executor, dispatcher
             scheduler = Scheduler(settings.database_url, settings.schedule_interval_s,
-                                  settings.max_time_limit_s, dispatcher.wake)
+                                  settings.max_time_limit_s, dispatcher.wake,
+                                  tick_hold_s=settings.schedule_tick_hold_s)
             scheduler.start()
             app.state.scheduler = scheduler
             log.info("reshore is ready: %s executor, store %s", executor.name,

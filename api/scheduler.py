@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -191,9 +192,10 @@ def record_skipped(session: Session, schedule: Schedule, tick: datetime, reason:
 
 
 def _submit(session: Session, schedule: Schedule, tick: datetime, time_limit_cap: float,
-            reason: str | None) -> str | None:
+            reason: str | None, hold_s: float = 0.0) -> str | None:
     """Insert the tick's run and queue its job, in the caller's transaction; the job id, or
-    None when another server had the tick."""
+    None when another server had the tick. With `hold_s` the transaction stays open that
+    long once both are written (see `hold_tick`)."""
     versions = store.versions_of(session, schedule.dataset_id)
     if not versions:
         record_skipped(session, schedule, tick, "the dataset has no version")
@@ -231,12 +233,26 @@ def _submit(session: Session, schedule: Schedule, tick: datetime, time_limit_cap
         warnings=tuple(dict.fromkeys((*json.loads(version.warnings), *network.warnings)))))
     run.job_id = job.id
     session.flush()
+    hold_tick(schedule.id, tick, job.id, hold_s)
     return job.id
 
 
-def fire_due(database_url: str, now: datetime, time_limit_cap: float) -> list[str]:
+def hold_tick(schedule_id: str, tick: datetime, job_id: str, hold_s: float) -> None:
+    """Keep the tick's transaction open `hold_s` seconds before its commit
+    (`schedule_tick_hold_s`, 0 in service): the crash tests kill the server meanwhile, and
+    read this log line to know when."""
+    if hold_s <= 0:
+        return
+    log.warning("schedule %s: tick %s wrote run and job %s; holding the transaction %.1f s"
+                " before committing", schedule_id, tick.isoformat(), job_id, hold_s)
+    time.sleep(hold_s)
+
+
+def fire_due(database_url: str, now: datetime, time_limit_cap: float,
+             tick_hold_s: float = 0.0) -> list[str]:
     """One pass over every schedule at the moment `now`: the latest due tick of each runs
-    (unless paused), the earlier ones are recorded as skipped. Returns the queued job ids."""
+    (unless paused), the earlier ones are recorded as skipped. Returns the queued job ids.
+    `tick_hold_s`: see `hold_tick`."""
     queued: list[str] = []
     with db.session_scope(database_url) as session:
         ids = list(session.scalars(select(Schedule.id)))
@@ -258,7 +274,8 @@ def fire_due(database_url: str, now: datetime, time_limit_cap: float) -> list[st
                           f" schedule); the latest missed tick, {ticks[-1].isoformat()}, ran")
                 reason = f"ran late: {len(ticks) - 1} earlier tick(s) skipped" if len(
                     ticks) > 1 else None
-                job_id = _submit(session, schedule, ticks[-1], time_limit_cap, reason)
+                job_id = _submit(session, schedule, ticks[-1], time_limit_cap, reason,
+                                 tick_hold_s)
                 if job_id is not None:
                     queued.append(job_id)
                     log.info("schedule %s: tick %s queued job %s", schedule.id,
@@ -283,8 +300,10 @@ class Scheduler:
     """A thread of the API server that calls `fire_due` every `interval_s` seconds."""
 
     def __init__(self, database_url: str, interval_s: float, time_limit_cap: float,
-                 on_queued: Callable[[], None], clock: Clock = utcnow) -> None:
-        self.database_url, self.interval_s = database_url, interval_s
+                 on_queued: Callable[[], None], clock: Clock = utcnow,
+                 tick_hold_s: float = 0.0) -> None:
+        self.database_url, self.interval_s, self.tick_hold_s = (database_url, interval_s,
+                                                                 tick_hold_s)
         self.time_limit_cap, self.on_queued, self.clock = time_limit_cap, on_queued, clock
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
@@ -299,7 +318,8 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stopping.wait(self.interval_s):
             try:
-                if fire_due(self.database_url, self.clock(), self.time_limit_cap):
+                if fire_due(self.database_url, self.clock(), self.time_limit_cap,
+                            self.tick_hold_s):
                     self.on_queued()
             except Exception:
                 log.exception("scheduler pass failed; trying again")

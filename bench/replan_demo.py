@@ -59,18 +59,18 @@ def tariff_rise(_periods: list[str], now: str,
 
 def supplier_outage(periods: list[str], now: str,
                     sourcing: pd.DataFrame) -> tuple[list[dict[str, Any]], str]:
-    """The offer the newest plan buys most from `now` on, among those it bought nothing from
-    before `now`, can deliver nothing any more. (Capacities hold for every period, so an
-    offer already bought from would contradict the history the replan keeps.)"""
-    before = set(periods[:periods.index(now)])
-    used_before = set(sourcing[sourcing.period.isin(before)].offer)
-    later = sourcing[~sourcing.period.isin(before) & ~sourcing.offer.isin(used_before)]
+    """The offer the newest plan buys most from `now` on delivers nothing from `now` on: an
+    offer_capacities row (capacity 0 from `now`), so that what was bought from it before
+    `now` stays possible."""
+    later = sourcing[~sourcing.period.isin(set(periods[:periods.index(now)]))]
     if later.empty:
-        return [], "no outage: the newest plan buys from every offer before now (or has no plan)"
+        return [], "no outage: the newest plan buys nothing from now on (or has no plan)"
     offer = str(later.groupby("offer").quantity.sum().idxmax())
-    return ([{"table": "offers", "where": {"offer": offer},
-              "set": {"capacity_per_period": 0}}],
-            f"supplier outage: offer {offer} delivers nothing from now on")
+    bought_before = bool((sourcing.offer == offer).sum() > (later.offer == offer).sum())
+    return ([{"table": "offer_capacities", "append": [
+        {"offer": offer, "from_period": now, "capacity_per_period": 0}]}],
+            f"supplier outage: offer {offer} delivers nothing from {now} on"
+            + (" (bought from before)" if bought_before else ""))
 
 
 VERSIONS: list[Change] = [demand_rise, tariff_rise, supplier_outage]

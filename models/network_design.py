@@ -81,8 +81,9 @@ def _per_scenario(frame: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
 
 
 def define_site_decisions(b: BuiltModel, data: PreparedNetwork) -> None:
-    """First stage: open[k,l,t] (start at tier l in t), close[k,t] (an existing site stops
-    from t), tier_operating[k,l,t] and site_operating[k,t] in [0, 1], qualify[o]."""
+    """First stage: open[k,l,t] (start at tier l in t), close[k,t] (a site stops from t:
+    an existing one, or a candidate a replan may close), tier_operating[k,l,t] and
+    site_operating[k,t] in [0, 1], qualify[o]."""
     operating = data.operating[["site", "tier", "period"]]
     b.declare("open", "OPENINGS", data.openings[["site", "tier", "period"]], table="sites",
               domain=pyo.Binary)
@@ -143,7 +144,7 @@ def define_one_start_per_site(b: BuiltModel, data: PreparedNetwork) -> None:
 
 
 def define_one_closing_per_site(b: BuiltModel, data: PreparedNetwork) -> None:
-    """An existing site closes at most once: sum_t close[k,t] <= 1."""
+    """A site closes at most once: sum_t close[k,t] <= 1."""
     m = b.model
     closings: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for k, t in m.CLOSINGS:
@@ -155,16 +156,21 @@ def define_one_closing_per_site(b: BuiltModel, data: PreparedNetwork) -> None:
 
 
 def define_tier_operating(b: BuiltModel, data: PreparedNetwork) -> None:
-    """A tier operates from its start on, an existing site until it closes:
+    """A tier operates from its start on, until its site closes:
     tier_operating[k,l,t] = tier_operating[k,l,t-1] + open[k,l,t] - close[k,t],
-    with tier_operating[k,l,-1] = 1 for an existing site and 0 for a candidate."""
+    with tier_operating[k,l,-1] = 1 for an existing site and 0 for a candidate; close[k,t]
+    enters the row of the tier that stops (`PreparedNetwork.closings`): an existing site's
+    one tier, or the tier a closable candidate opens at."""
     m = b.model
     existing = set(data.sites.index[data.sites.status == "existing"])
+    stopping = dict(zip(data.closings.site, data.closings.tier, strict=True))
 
     def rule(m: Model, k: str, tier: str, t: int) -> Any:
         previous = m.tier_operating[k, tier, t - 1] if (k, tier, t - 1) in m.OPERATING else (
             1 if k in existing else 0)
-        change = -m.close[k, t] if k in existing else m.open[k, tier, t]
+        change = 0 if k in existing else m.open[k, tier, t]
+        if stopping.get(k) == tier and (k, t) in m.CLOSINGS:
+            change = change - m.close[k, t]
         return m.tier_operating[k, tier, t] == previous + change
 
     m.tier_operating_from_start = pyo.Constraint(m.OPERATING, rule=rule)
@@ -374,17 +380,19 @@ def _component_need(data: PreparedNetwork) -> dict[str, float]:
 
 
 def define_supplier_capacity(b: BuiltModel, data: PreparedNetwork) -> None:
-    """sum_k buy[o,k,t] <= capacity_per_period[o] * qualify[o] (qualify = 1 for offers that
-    need no qualification; an unlimited offer that needs one is bounded by total need).
+    """sum_k buy[o,k,t] <= capacity[o,t] * qualify[o], where capacity[o,t] is the offer's
+    capacity in order period t (`PreparedNetwork.offer_capacity`: its capacity_per_period or
+    its offer_capacities row) and qualify = 1 for offers that need no qualification; an
+    unlimited offer that needs one is bounded by total need.
     (A row block: one row per offer, order period and scenario.)"""
     offers = data.offers
+    capacity = data.offer_capacity
     need = _component_need(data)
     qualified = offers.needs_qualification.astype(bool)
-    unlimited = offers.capacity_per_period.map(_unlimited).astype(bool)
-    limit = offers.capacity_per_period.where(
-        ~unlimited, offers.component.map(need)).astype(float)
     buy = b.families["buy"].keys
-    capped = buy[buy.offer.map(qualified | ~unlimited).to_numpy(dtype=bool)]
+    pairs = pd.MultiIndex.from_arrays([buy.offer, buy.period])
+    limited = pairs.isin(list(capacity)) if capacity else np.zeros(len(buy), dtype=bool)
+    capped = buy[buy.offer.map(qualified).to_numpy(dtype=bool) | limited]
     if capped.empty:
         return
     group = capped.groupby(["offer", "period", "scenario"], sort=False)
@@ -393,15 +401,12 @@ def define_supplier_capacity(b: BuiltModel, data: PreparedNetwork) -> None:
     rows = Rows(len(heads))
     rows.add("buy", row, capped.position, 1.0)
     needs = heads.offer.map(qualified).to_numpy(dtype=bool)
-    cap = heads.offer.map(limit).to_numpy(dtype=float)
+    cap = np.array([capacity.get((o, t), need[offers.component[o]])
+                    for o, t in zip(heads.offer, heads.period, strict=True)], dtype=float)
     if needs.any():
         rows.add("qualify", np.flatnonzero(needs),
                  b.positions("qualify", heads.loc[needs, ["offer"]]), -cap[needs])
     b.add_limit_block("supplier_capacity", heads, rows, -np.inf, np.where(needs, 0.0, cap))
-
-
-def _unlimited(capacity: Any) -> bool:
-    return capacity is None or capacity != capacity  # None or NaN
 
 
 def define_non_anticipativity(b: BuiltModel, data: PreparedNetwork) -> None:

@@ -120,6 +120,16 @@ class _Checker:
         given = self.offers[offer]
         return given.origin_country or self.suppliers[given.supplier].country
 
+    def offer_capacity(self, offer: str, period: int) -> float | None:
+        """The offer's capacity in an order period: its offer_capacities row with the latest
+        from_period not after the period, else its capacity_per_period (None: unlimited)."""
+        latest: tuple[int, float] | None = None
+        for row in self.network.offer_capacities:
+            start = self.index[row.from_period]
+            if row.offer == offer and start <= period and (latest is None or start > latest[0]):
+                latest = (start, row.capacity_per_period)
+        return latest[1] if latest is not None else self.offers[offer].capacity_per_period
+
     def _offers_needing_qualification(self) -> set[str]:
         """Offers with a qualification cost, and every offer of a component under a
         min_suppliers policy."""
@@ -190,16 +200,39 @@ class _Checker:
                 for t in range(max(start, 0), len(self.periods)):
                     self._operating[row.site, t] = tier
             elif row.status == "closed":
-                if site.status != "existing":
-                    self.fail("sites", where, "only an existing site can close")
-                stop = self.index.get(str(row.close_period), 0)
-                tier = next(t for (k, t) in self.tiers if k == row.site)
-                for t in range(stop):
-                    self._operating[row.site, t] = tier
+                self._check_closed_site(row, site, where)
             elif row.status == "not opened" and site.status == "existing":
                 self.fail("sites", where, "an existing site is either kept or closed")
         for name in set(self.sites) - seen:
             self.fail("sites", f"sites {name}", "site missing from the plan")
+
+    def _check_closed_site(self, row: Any, site: Any, where: str) -> None:
+        """A closed site operates until its close period: an existing site from the first
+        period at its one tier; a candidate (closed by a replan) from its open period at the
+        tier it opened at, which it pays for as well."""
+        stop = self.index.get(str(row.close_period), -1)
+        if stop < 0:
+            self.fail("sites", where, f"unknown close period {row.close_period}")
+            return
+        if site.status == "existing":
+            start = 0
+            tier = next(t for (k, t) in self.tiers if k == row.site)
+        else:
+            start = self.index.get(str(row.open_period), -1)
+            tier = str(row.tier)
+            if start < 0 or (row.site, tier) not in self.tiers:
+                self.fail("sites", where, "a closed candidate site names the period and"
+                          " tier it opened at")
+                return
+            earliest = max(self.index.get(site.earliest_open_period or "", 0),
+                           site.build_periods)
+            if start < earliest:
+                self.fail("build_lead_time", where, f"opens in {row.open_period}, before its"
+                          " earliest possible period")
+            if stop < start:
+                self.fail("sites", where, f"closes in {row.close_period}, before it opens")
+        for t in range(start, stop):
+            self._operating[row.site, t] = tier
 
     # --- flows ------------------------------------------------------------------------------
 
@@ -235,7 +268,7 @@ class _Checker:
             self.arrivals[row.site, offer.component, arrival, row.scenario] += row.quantity
             self.bought[row.offer, t, row.scenario] += row.quantity
         for (o, t, s), quantity in self.bought.items():
-            capacity = self.offers[o].capacity_per_period
+            capacity = self.offer_capacity(o, t)
             if capacity is not None and quantity > capacity + ABSOLUTE_TOLERANCE + (
                     RELATIVE_TOLERANCE * capacity):
                 self.fail("supplier_capacity", f"offer {o} {self.periods[t]} {s}",
@@ -424,13 +457,19 @@ class _Checker:
 
     # --- costs ------------------------------------------------------------------------------
 
+    def site_costs(self, row: Any) -> tuple[float, float]:
+        """A site row's opening and closing costs: a site opened pays its tier's opening
+        cost (also when a replan closes it later), a site closed its closing cost."""
+        opened = self.sites[row.site].status == "candidate" and row.status in ("open",
+                                                                               "closed")
+        opening = self.tiers[row.site, str(row.tier)].opening_cost if opened else 0.0
+        closing = self.sites[row.site].closing_cost if row.status == "closed" else 0.0
+        return opening, closing
+
     def capex(self) -> float:
         total = 0.0
         for row in _records(self.t["sites"]):
-            if row.status == "open":
-                total += self.tiers[row.site, str(row.tier)].opening_cost
-            elif row.status == "closed":
-                total += self.sites[row.site].closing_cost
+            total += sum(self.site_costs(row))
         for row in _records(self.t["qualifications"]):
             if row.offer in self.offers:
                 total += self.offers[row.offer].qualification_cost
@@ -441,10 +480,9 @@ class _Checker:
         costs: dict[str, dict[str, float]] = {s: defaultdict(float) for s in self.scenarios}
         capex = {"opening": 0.0, "closing": 0.0, "qualification": 0.0}
         for row in _records(self.t["sites"]):
-            if row.status == "open":
-                capex["opening"] += self.tiers[row.site, str(row.tier)].opening_cost
-            elif row.status == "closed":
-                capex["closing"] += self.sites[row.site].closing_cost
+            opening, closing = self.site_costs(row)
+            capex["opening"] += opening
+            capex["closing"] += closing
         for row in _records(self.t["qualifications"]):
             if row.offer in self.offers:
                 capex["qualification"] += self.offers[row.offer].qualification_cost

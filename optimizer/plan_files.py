@@ -81,6 +81,8 @@ def site_decision(row: Any) -> str:
         return f"opens {row.open_period} at tier {row.tier}"
     if row.status == "existing":
         return f"kept (existing, tier {row.tier})"
+    if row.status == "closed" and _given(row.open_period) is not None:
+        return f"opens {row.open_period} at tier {row.tier}, closes {row.close_period}"
     if row.status == "closed":
         return f"closes {row.close_period}"
     return "not opened"

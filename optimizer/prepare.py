@@ -11,6 +11,7 @@ Periods are positions 0..T-1 in `settings.periods`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,8 @@ class PreparedNetwork:
     openings: pd.DataFrame
     """Possible starts of candidate sites: site, tier, period, opening_cost."""
     closings: pd.DataFrame
-    """Possible closings of existing sites: site, period, closing_cost."""
+    """Possible closings: site, tier (the tier that stops), period, closing_cost (see
+    `possible_closings`)."""
     operating: pd.DataFrame
     """(site, tier, period) at which a tier may be operating, with capacity and fixed cost."""
     products: pd.DataFrame
@@ -71,6 +73,9 @@ class PreparedNetwork:
     offers: pd.DataFrame
     """index offer: supplier, component, origin_country, capacity_per_period,
     qualification_cost, needs_qualification."""
+    offer_capacity: dict[tuple[str, int], float]
+    """(offer, order period) -> units the offer can deliver in that period, where limited
+    (see `offer_capacity_by_period`); an absent pair is unlimited."""
     policies: pd.DataFrame
     money_unit: float
     """Currency units per model money unit (a power of ten): costs enter the model divided
@@ -191,8 +196,11 @@ def _expand_demand(network: Network, scenarios: list[str]) -> pd.DataFrame:
     return demand.sort_values(["customer", "product", "period", "scenario"]).reset_index(drop=True)
 
 
-def prepare(network: Network) -> PreparedNetwork:
-    """Index every decision of the network design model and price it per scenario."""
+def prepare(network: Network, closable: Mapping[str, str] | None = None) -> PreparedNetwork:
+    """Index every decision of the network design model and price it per scenario.
+
+    `closable` names candidate sites that may close, each at the tier it opens at (a
+    replan's sites opened or under construction, see `possible_closings`)."""
     settings = network.settings
     periods = list(settings.periods)
     horizon = len(periods)
@@ -219,8 +227,7 @@ def prepare(network: Network) -> PreparedNetwork:
     operating = operating[operating.period >= operating.first_period].reset_index(drop=True)
     openings = operating.loc[operating.status == "candidate",
                              ["site", "tier", "period", "opening_cost"]].reset_index(drop=True)
-    closings = sites[sites.status == "existing"][["closing_cost"]].reset_index().merge(
-        all_periods, how="cross")[["site", "period", "closing_cost"]]
+    closings = possible_closings(sites, tiers, horizon, closable or {})
 
     # --- items -----------------------------------------------------------------------------
     products = _frame(list(network.products), ["product", "assembly_hours", "unit_value",
@@ -331,7 +338,9 @@ def prepare(network: Network) -> PreparedNetwork:
         bom=bom, purchases=purchases, purchase_tariffs=purchase_tariffs,
         production=production, shipments=shipments, shipment_tariffs=shipment_tariffs,
         demand=demand, component_stock=component_stock, product_stock=product_stock,
-        single_source=single_source, offers=offer_frame, policies=policies,
+        single_source=single_source, offers=offer_frame,
+        offer_capacity=offer_capacity_by_period(network, set(offer_frame.index)),
+        policies=policies,
         money_unit=money_unit(figures), lookups=lookups)
 
 
@@ -374,6 +383,45 @@ def money_unit(figures: np.ndarray) -> float:
     if smallest / 10.0 ** exponent < SMALLEST_SCALED_COST:
         exponent = int(np.round(np.log10(largest * smallest) / 2))
     return float(10.0 ** exponent)
+def possible_closings(sites: pd.DataFrame, tiers: pd.DataFrame, horizon: int,
+                      closable: Mapping[str, str]) -> pd.DataFrame:
+    """The closings the model may choose: an existing site (at its one tier) in any period,
+    and a `closable` candidate site (site -> the tier it opens at) in any period from its
+    first possible one; site, tier, period, closing_cost."""
+    stopping = dict(zip(tiers.site[tiers.status == "existing"],
+                        tiers.tier[tiers.status == "existing"], strict=True))
+    offered = set(zip(tiers.site, tiers.tier, strict=True))
+    stopping.update({k: tier for k, tier in closable.items() if (k, tier) in offered})
+    frame = pd.DataFrame([(k, stopping[k]) for k in sites.index if k in stopping],
+                         columns=["site", "tier"])
+    frame = frame.merge(sites[["closing_cost", "first_period"]], left_on="site",
+                        right_index=True).merge(
+        pd.DataFrame({"period": np.arange(horizon)}), how="cross")
+    frame = frame[frame.period >= frame.first_period]
+    return frame[["site", "tier", "period", "closing_cost"]].reset_index(drop=True)
+
+
+def offer_capacity_by_period(network: Network, offers: set[str]) -> dict[tuple[str, int],
+                                                                          float]:
+    """(offer, order period) -> the offer's capacity in that period, for the `offers` and
+    periods where it is limited: the offer_capacities row of the offer with the latest
+    from_period at or before the period, else the offer's capacity_per_period (absent:
+    unlimited)."""
+    index = {label: i for i, label in enumerate(network.settings.periods)}
+    steps: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in network.offer_capacities:
+        steps[row.offer][index[row.from_period]] = row.capacity_per_period
+    capacity: dict[tuple[str, int], float] = {}
+    for offer in network.offers:
+        if offer.offer not in offers:
+            continue
+        current = offer.capacity_per_period
+        for t in range(len(index)):
+            current = steps[offer.offer].get(t, current)
+            if current is not None:
+                capacity[offer.offer, t] = float(current)
+    return capacity
+
 
 
 def _policy_components(network: Network, name: str, components: pd.DataFrame) -> set[str]:

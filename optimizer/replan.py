@@ -8,8 +8,9 @@ Given the previous plan, a new instance and the period `now`:
   so are site openings and closings, and the qualifications of offers bought from.
 - **Committed sites**: a site the previous plan opened before `now`, or whose construction
   had started by `now` (opening period minus `build_periods` before `now`), keeps its opening
-  at its tier, so a built tier is never rebuilt. (The formulation closes existing sites only;
-  an existing site still closes where paying its closing cost pays.)
+  at its tier, so a built tier is never rebuilt. It stays open unless closing it pays its
+  closing cost: the replan's model may close it (`committed_sites`, handed to `solve` as
+  `closable`), from `now` on, as it may close an existing site.
 - **Frozen window** (`freeze` periods from `now`): purchases, production and shipments keep
   the previous plan's quantities. Each may deviate through priced deviation variables whose
   price per unit (`frozen_change_price`) exceeds any cost a change could save, so a deviation
@@ -280,10 +281,11 @@ def _price_deviations(built: BuiltModel, data: PreparedNetwork, table: str,
 
 
 def _site_starts(previous: PlanTables, periods: list[str]) -> dict[str, tuple[str, int]]:
-    """Candidate sites the previous plan opens: site -> (tier, opening period index)."""
+    """Candidate sites the previous plan opens (and may have closed since): site -> (tier,
+    opening period index)."""
     sites = previous.tables["sites"]
     index = {label: i for i, label in enumerate(periods)}
-    opened = sites[(sites.status == "open") & sites.open_period.isin(set(index))]
+    opened = sites[sites.status.isin(["open", "closed"]) & sites.open_period.isin(set(index))]
     return {str(k): (str(tier), index[str(t)]) for k, tier, t in
             opened[["site", "tier", "open_period"]].itertuples(index=False, name=None)}
 
@@ -296,17 +298,28 @@ def _site_closings(previous: PlanTables, periods: list[str]) -> dict[str, int]:
             closed[["site", "close_period"]].itertuples(index=False, name=None)}
 
 
+def committed_sites(network: Network, previous: PlanTables, now: int) -> dict[str, str]:
+    """Candidate sites the previous plan opened before `now` or whose construction had
+    started by `now`: site -> the tier it opens at. The replan keeps their openings; they
+    may close at their closing cost."""
+    periods = list(network.settings.periods)
+    build = {site.site: site.build_periods for site in network.sites
+             if site.status == "candidate"}
+    return {k: tier for k, (tier, t) in _site_starts(previous, periods).items()
+            if k in build and t - build[k] < now}
+
+
 def _keep_committed_sites(model: Any, data: PreparedNetwork, previous: PlanTables,
                           now: int) -> None:
     """Openings and closings before `now` are fixed; an opening whose construction started
     before `now` is kept at its tier; no other opening or closing happens before `now`."""
     starts = _site_starts(previous, data.periods)
-    build = data.sites.build_periods.to_dict()
     for k, tier, t in model.OPENINGS:
         if t < now:
             _pin(model.open[k, tier, t], 1.0 if starts.get(k) == (tier, t) else 0.0)
-    for k, (tier, t) in starts.items():
-        if t >= now and t - int(build.get(k, 0)) < now and (k, tier, t) in model.open:
+    for k in committed_sites(data.network, previous, now):
+        tier, t = starts[k]
+        if t >= now and (k, tier, t) in model.open:
             _pin(model.open[k, tier, t], 1.0)
     closings = _site_closings(previous, data.periods)
     for k, t in model.CLOSINGS:
@@ -394,7 +407,8 @@ def replan(network: Network, previous: PlanTables | Plan | str | Path, options: 
     if isinstance(actuals, str | Path):
         actuals = read_actuals(actuals)
     kept = with_actuals(previous, actuals, periods, now) if actuals else previous
-    plan = solve(network, solve_options, amend=amend_for_replan(kept, options))
+    plan = solve(network, solve_options, amend=amend_for_replan(kept, options),
+                 closable=committed_sites(network, kept, now))
     paid = None
     if plan.has_solution and plan.objective is not None:
         plan = replace(plan, objective=plan_objective(plan))

@@ -181,7 +181,7 @@ def find_network(folder: Path, given: str | Path | None = None) -> Network:
 
 SITE_STYLE = {"open": ("square", "#1a7f37", "opened"),
               "existing": ("diamond", "#0b5cad", "existing, kept"),
-              "closed": ("x", "#b42318", "existing, closed"),
+              "closed": ("x", "#b42318", "closed"),
               "not opened": ("circle-open", "#7a7a7a", "candidate, not opened")}
 
 

@@ -403,6 +403,9 @@ def _site_table(built: BuiltModel, data: PreparedNetwork) -> pd.DataFrame:
                 rows.append((k, tier, None, periods[closed[k]], "closed", site.country))
             else:
                 rows.append((k, tier, periods[0], None, "existing", site.country))
+        elif k in opened and k in closed:
+            tier, t = opened[k]
+            rows.append((k, tier, periods[t], periods[closed[k]], "closed", site.country))
         elif k in opened:
             tier, t = opened[k]
             rows.append((k, tier, periods[t], None, "open", site.country))

@@ -265,6 +265,19 @@ class Offer(Row):
     """One-time cost of qualifying the offer before buying from it."""
 
 
+class OfferCapacity(Row):
+    """An offer's capacity from one period on, replacing its capacity_per_period (a supplier
+    outage, a ramp-up, a capacity deal)."""
+
+    offer: Id
+    """The offer."""
+    from_period: Id
+    """First period (of ordering) in which this capacity holds; it holds until the offer's
+    next row."""
+    capacity_per_period: Quantity
+    """Units the offer can deliver per period from `from_period` on (0: an outage)."""
+
+
 class Customer(Row):
     """A customer, here a data-centre campus."""
 
@@ -399,6 +412,9 @@ class Network(BaseModel):
     """Supplier plants."""
     offers: list[Offer] = []
     """Component offers of the suppliers."""
+    offer_capacities: list[OfferCapacity] = []
+    """Capacities of offers from a period on (absent: each offer's capacity_per_period
+    holds in every period)."""
     customers: list[Customer]
     """Customers."""
     demand: list[Demand]
@@ -416,8 +432,11 @@ class Network(BaseModel):
     not part of the instance's tables or its hash."""
 
     def to_tables(self) -> dict[str, Any]:
-        """The JSON form of the contract: settings plus one list of rows per table."""
-        return self.model_dump(mode="json", exclude_none=False)
+        """The JSON form of the contract: settings plus one list of rows per table. A table
+        added to the contract after its first release is left out while it has no rows, so
+        that an instance without it keeps its form and its hash."""
+        left_out = {name for name in LATER_TABLES if not getattr(self, name)}
+        return self.model_dump(mode="json", exclude_none=False, exclude=left_out)
 
 
 ROW_MODELS: dict[str, type[Row]] = {
@@ -429,6 +448,7 @@ ROW_MODELS: dict[str, type[Row]] = {
     "production_costs": ProductionCost,
     "suppliers": Supplier,
     "offers": Offer,
+    "offer_capacities": OfferCapacity,
     "customers": Customer,
     "demand": Demand,
     "lanes": Lane,
@@ -438,6 +458,8 @@ ROW_MODELS: dict[str, type[Row]] = {
 }
 """Every table of the contract and the model of its rows, in reading order."""
 
+LATER_TABLES = ("offer_capacities",)
+"""Optional tables added to the contract after its first release (see `Network.to_tables`)."""
 REQUIRED_TABLES = ("sites", "site_tiers", "products", "customers", "demand")
 KEYS: dict[str, tuple[str, ...]] = {
     "sites": ("site",),
@@ -448,6 +470,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "production_costs": ("site", "product"),
     "suppliers": ("supplier",),
     "offers": ("offer",),
+    "offer_capacities": ("offer", "from_period"),
     "customers": ("customer",),
     "demand": ("customer", "product", "period", "scenario"),
     "lanes": ("origin", "destination"),

@@ -61,6 +61,7 @@ def unknown_references(network: Network) -> list[ContractError]:
     components = {c.component for c in network.components}
     suppliers = {s.supplier for s in network.suppliers}
     customers = {c.customer for c in network.customers}
+    offers = {o.offer for o in network.offers}
     scenarios = {s.scenario for s in network.scenarios}
     periods = set(network.settings.periods)
     checks: list[tuple[str, str, set[str], str, bool]] = [
@@ -72,6 +73,8 @@ def unknown_references(network: Network) -> list[ContractError]:
         ("production_costs", "product", products, "product", False),
         ("offers", "supplier", suppliers, "supplier", False),
         ("offers", "component", components, "component", False),
+        ("offer_capacities", "offer", offers, "offer", False),
+        ("offer_capacities", "from_period", periods, "period", False),
         ("demand", "customer", customers, "customer", False),
         ("demand", "product", products, "product", False),
         ("demand", "period", periods, "period", False),

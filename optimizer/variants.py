@@ -236,6 +236,7 @@ DEPENDENTS: dict[str, list[tuple[str, str]]] = {
     "products": [("bom", "product"), ("production_costs", "product"), ("demand", "product")],
     "components": [("bom", "component"), ("offers", "component"), ("policies", "component")],
     "suppliers": [("offers", "supplier"), ("lanes", "origin")],
+    "offers": [("offer_capacities", "offer")],
     "customers": [("demand", "customer"), ("lanes", "destination")],
     "scenarios": [("demand", "scenario"), ("tariffs", "scenario")],
 }
@@ -243,7 +244,8 @@ DEPENDENTS: dict[str, list[tuple[str, str]]] = {
 deleted key would break the contract, so they are deleted with it."""
 
 KEY_COLUMN = {"sites": "site", "products": "product", "components": "component",
-              "suppliers": "supplier", "customers": "customer", "scenarios": "scenario"}
+              "suppliers": "supplier", "offers": "offer", "customers": "customer",
+              "scenarios": "scenario"}
 
 
 def _matches(row: Mapping[str, Any], where: Mapping[str, Value]) -> bool:

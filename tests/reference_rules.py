@@ -147,26 +147,22 @@ def _same_in_committed_periods(name: str) -> Any:
     return family_rule
 
 
-def _unlimited(capacity: Any) -> bool:
-    return capacity is None or capacity != capacity  # None or NaN
-
-
 def supplier_capacity(m: Model, data: PreparedNetwork) -> Any:
-    """sum_k buy[o,k,t] <= capacity_per_period[o] * qualify[o]."""
+    """sum_k buy[o,k,t] <= capacity[o,t] * qualify[o] (capacity by order period)."""
     buyers = data.lookups.offer_buyers
     offers = data.offers
+    capacity = data.offer_capacity
     by_scenario = data.demand.groupby(["product", "scenario"]).quantity.sum()
     worst = {str(p): float(q) for p, q in by_scenario.groupby(level="product").max().items()}
     need: dict[str, float] = defaultdict(float)
     for p, c, q in data.bom[["product", "component", "quantity"]].itertuples(index=False):
         need[c] += float(q) * worst.get(p, 0.0)
     keys = [(o, t, s) for (o, t) in buyers for s in data.scenarios
-            if offers.needs_qualification[o] or not _unlimited(offers.capacity_per_period[o])]
+            if offers.needs_qualification[o] or (o, t) in capacity]
 
     def rule(m: Model, o: str, t: int, s: str) -> Any:
         bought = sum(m.buy[o, k, t, s] for k in buyers[o, t])
-        cap = offers.capacity_per_period[o]
-        limit = need[offers.component[o]] if _unlimited(cap) else float(cap)
+        limit = capacity.get((o, t), need[offers.component[o]])
         return bought <= limit * (m.qualify[o] if offers.needs_qualification[o] else 1)
 
     return pyo.Constraint(keys, rule=rule)

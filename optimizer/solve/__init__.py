@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from reshore.models import network_design
 from reshore.models.built import BuiltModel
@@ -51,13 +51,15 @@ see `optimizer.replan`). Called once, by `solve`, between build and hand-off."""
 
 
 def solve(network: Network, options: SolveOptions | None = None, *,
-          amend: Amend | None = None) -> Plan:
+          amend: Amend | None = None, closable: Mapping[str, str] | None = None) -> Plan:
     """Prepare, build and solve the network design model; return the plan or the diagnosis.
 
-    `amend` (see `Amend`) changes the built model and may give a MIP start."""
+    `amend` (see `Amend`) changes the built model and may give a MIP start; `closable`
+    names candidate sites that may close, each at the tier it opens at (a replan's
+    committed sites; see `optimizer.prepare.possible_closings`)."""
     options = (options or SolveOptions()).resolved(network)
     started = time.perf_counter()
-    data = prepare(network)
+    data = prepare(network, closable)
     prepare_s = time.perf_counter() - started
     options.say(f"prepared the network in {prepare_s:.2f} s")
 

@@ -203,8 +203,9 @@ def _supplier_capacity(built: BuiltModel, data: PreparedNetwork,
         if offers.needs_qualification[o] and o not in qualified:
             findings.append(f"binding: {what} is not qualified, and demand needs it in {when}")
             continue
+        capacities = sorted({data.offer_capacity.get((o, t), 0.0) for t in periods})
         findings.append(f"binding: {what} sells all of its capacity of"
-                        f" {float(offers.capacity_per_period[o]):,.6g} units per period for"
+                        f" {', '.join(f'{c:,.6g}' for c in capacities)} units per period for"
                         f" orders in {when}{_scenarios_text(scenarios, data)}")
     return findings
 

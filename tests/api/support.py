@@ -142,6 +142,12 @@ class Server:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def crash(self) -> None:
+        """SIGKILL the server and its solver processes at once, as a machine dying would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
     def stop(self) -> None:
         stop_group(self.process)
 
