@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_two_servers_over_one_postgres_fire_each_tick_once(tmp_path: Path) -> No
     """A schedule ticking every 2 s, two servers scanning it every 0.2 s: every tick has one
     run and at most one job, and no tick between the first and the last is missing."""
     require("PostgreSQL", postgres_reachable)
-    with postgres_database("reshore_test_schedules") as url:
+    with postgres_database(f"reshore_test_schedules_{os.getpid()}") as url:
         token = new_key(url, "twin")
         settings = {"workers": 1, "schedule_interval_s": 0.2, "dispatch_interval_s": 0.2,
                     "heartbeat_s": 0.5}
