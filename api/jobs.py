@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from reshore.api import db, store
+from reshore.api.analyses import run_analysis
 from reshore.api.models import Job, JobStatus
 from reshore.api.replans import PreviousPlanError, solve_or_replan
 from reshore.api.webhooks import notify_job_end
@@ -307,6 +308,9 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     if run.should_stop():
         return store.Outcome(status=JobStatus.CANCELLED, message="cancelled before solving")
     threads = options.get("threads") or config.job_threads
+    if options.get("analysis"):
+        return run_analysis(network, options, time_limit, threads, run.progress,
+                            run.should_stop)
     plan, replan_report = solve_or_replan(
         config.database_url, tenant, options, network, SolveOptions(
             time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,

@@ -17,7 +17,7 @@ from typing import Any
 from reshore.optimizer.decisions import FirstStage, SiteDecision, first_stage_of
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import ANY, Network, parse_network
-from reshore.optimizer.variants import Change, Variant, apply_variant
+from reshore.optimizer.variants import Change, Variant, VariantError, apply_variant
 from reshore.optimizer.whatif import NO_LIMITS, Job, RunOutcome, SolveLimits, solve_all
 
 EXPECTED_VALUE_SCENARIO = "expected_value"
@@ -354,12 +354,18 @@ def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIM
     its figure None (its status is kept), and so does every figure when the base has none."""
     candidates = [s.site for s in network.sites if s.status == "candidate"]
     work = [Job("base", network)]
+    invalid: dict[str, RunOutcome] = {}
     for site in candidates:
-        work.append(Job(f"forbid:{site}", forbid_site(network, site)))
+        try:
+            work.append(Job(f"forbid:{site}", forbid_site(network, site)))
+        except VariantError as error:  # e.g. the only site: no instance is left
+            invalid[f"forbid:{site}"] = RunOutcome(
+                f"forbid:{site}", None, job_status="invalid",
+                reason="; ".join(error.problems))
         work.append(Job(f"force:{site}", network,
                         FirstStage(sites={site: SiteDecision("open")})))
     outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress),
-                         on_start=on_start or _starter(progress))
+                         on_start=on_start or _starter(progress)) | invalid
     base_outcome = outcomes["base"]
     base_plan = base_outcome.plan
     solved = base_plan is not None and base_plan.has_solution and base_plan.objective is not None
@@ -373,8 +379,16 @@ def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIM
                 f"base {base_outcome.status}"),
             increase_if_forbidden=_difference(forbidden, base, +1) if solved else None,
             decrease_if_forced_open=_difference(forced, base, -1) if solved else None,
-            forbidden_status=forbidden.status, forced_status=forced.status))
+            forbidden_status=_status(forbidden), forced_status=_status(forced)))
     return values
+
+
+def _status(outcome: RunOutcome) -> str:
+    """A solve's status, with its reason when it has no plan."""
+    plan = outcome.plan
+    if (plan is None or not plan.has_solution) and outcome.reason:
+        return f"{outcome.status}: {outcome.reason}"
+    return outcome.status
 
 
 def _difference(outcome: RunOutcome, base: float, sign: int) -> float | None:

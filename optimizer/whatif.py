@@ -33,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from reshore.optimizer.check import check
 from reshore.models.built import BuiltModel
+from reshore.optimizer.check import check
 from reshore.optimizer.decisions import FirstStage, differences_in_words, first_stage_of
 from reshore.optimizer.diff import PlanTables
 from reshore.optimizer.prepare import PreparedNetwork

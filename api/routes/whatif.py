@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from reshore.api import store
+from reshore.api.analyses import is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
 from reshore.api.instances import XLSX, sized
 from reshore.api.jobs import apply_risk
 from reshore.api.models import Job, JobStatus, WhatIfRun, as_utc
-from reshore.api.routes.jobs import _check_threads, _source, _time_limit
+from reshore.api.routes.jobs import _check_threads, _no_analysis, _source, _time_limit
 from reshore.api.schemas import DatasetRef, Instance, JobCreate, JobOptions, Problem
 from reshore.optimizer.io import write_json
 from reshore.optimizer.report import write_report
@@ -129,6 +130,7 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
                   settings: SettingsDep, dispatcher: DispatcherDep,
                   response: Response) -> WhatIfView:
     """Queue the base and every variant as child solve jobs; answers at once."""
+    _no_analysis(body.options)
     source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
     base, version = _source(session, settings, tenant, source)
     _check_threads(base, body.options, settings, from_dataset=body.dataset is not None)
@@ -269,6 +271,9 @@ def get_job_report(job_id: str, session: SessionDep, tenant: TenantDep) -> Respo
     job = store.get_job(session, tenant, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
+    if is_analysis(job):
+        raise HTTPException(status.HTTP_409_CONFLICT, "an analysis has no plan to draw; its"
+                            f" figures are at /v1/analyses/{job.id}/result")
     result = store.result_of(session, job.id)
     if job.status not in JobStatus.FINAL or result is None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the job is {job.status} and has no"
