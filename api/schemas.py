@@ -111,12 +111,17 @@ class JobOptions(Body):
     analysis: AnalysisJobOptions | None = Field(
         None, description="an analysis job (POST /v1/analyses): the tariff-risk analytics"
         " instead of a solve")
+    start_from_job: str | None = Field(
+        None, min_length=1, max_length=40, description="a job of this tenant whose plan is"
+        " handed to HiGHS as a MIP start; this job waits for it to finish (a what-if run"
+        " with `warm_start` sets it on its variants)")
     webhook_url: WebhookUrl | None = None
 
     @model_validator(mode="after")
     def one_kind(self) -> JobOptions:
-        if self.replan is not None and self.analysis is not None:
-            raise ValueError("give at most one of `replan` and `analysis`")
+        kinds = [self.replan, self.analysis, self.start_from_job]
+        if sum(kind is not None for kind in kinds) > 1:
+            raise ValueError("give at most one of `replan`, `analysis` and `start_from_job`")
         return self
 
 
@@ -170,9 +175,10 @@ class AnalysisCreate(Body):
     def one_source(self) -> AnalysisCreate:
         if (self.instance is None) == (self.dataset is None):
             raise ValueError("give exactly one of `instance` and `dataset`")
-        if self.options.replan is not None or self.options.analysis is not None:
-            raise ValueError("options.replan and options.analysis do not apply here; give"
-                             " the analysis options as `analysis`")
+        if (self.options.replan, self.options.analysis, self.options.start_from_job) != (
+                None, None, None):
+            raise ValueError("options.replan, options.analysis and options.start_from_job"
+                             " do not apply here; give the analysis options as `analysis`")
         return self
 
 

@@ -97,6 +97,15 @@ def _no_analysis(options: JobOptions) -> None:
             "msg": "an analysis is submitted with POST /v1/analyses"}])
 
 
+def _check_start_job(session: SessionDep, tenant: str, options: JobOptions) -> None:
+    """The job to start from is one of the tenant's."""
+    if options.start_from_job is not None and store.get_job(
+            session, tenant, options.start_from_job) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "options", "start_from_job"], "type": "not_found",
+            "msg": f"no job {options.start_from_job} of this tenant"}])
+
+
 def _check_threads(network: Network, options: JobOptions, settings: SettingsDep,
                    from_dataset: bool) -> None:
     """`threads`, asked for by the job or by the instance's settings.solver, is at most the
@@ -125,6 +134,7 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
                = None) -> JobView:
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
     _no_analysis(body.options)
+    _check_start_job(session, tenant, body.options)
     network, version = _source(session, settings, tenant, body)
     _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
     risk = body.options.risk.model_dump() if body.options.risk else None
