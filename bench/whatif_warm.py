@@ -1,17 +1,18 @@
 """What-if variants solved cold and warm-started from the base plan, side by side.
 
 The base is solved once; then each chosen variant twice, one after the other in this process
-with the same solver options: cold (from scratch, as `reshore whatif --no-warm-start`) and
-warm (the base plan's integer decisions handed to HiGHS as a MIP start, as
-`reshore whatif --warm-start`; see `optimizer.whatif.warm_start_amend`). Per variant and way:
-build, hand-off and solve seconds, status, objective, relative gap, the checker's verdict and
-what HiGHS said of the start. Last, per variant: the warm solve's seconds minus the cold
-one's, and the objectives' relative difference.
+with the same solver options (`--warm-first` swaps the order): cold (from scratch, as
+`reshore whatif --no-warm-start`) and warm (the base plan's integer decisions handed to HiGHS
+as a MIP start, as `reshore whatif --warm-start`; see `optimizer.whatif.warm_start_amend`).
+Per variant and way: build, hand-off and solve seconds, status, objective, relative gap, the
+checker's verdict and what HiGHS said of the start. Last, per variant: the warm solve's
+seconds minus the cold one's, and the objectives' relative difference.
 
 Usage (from the repository root)::
 
     nice -n 5 python bench/whatif_warm.py --time-limit 60
     nice -n 5 python bench/whatif_warm.py --variants usmca_revoked no_houston --time-limit 60
+    nice -n 5 python bench/whatif_warm.py --warm-first --time-limit 60
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--gap", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warm-first", action="store_true",
+                        help="solve each variant warm, then cold (the order's effect on the"
+                             " machine's caches and load shows when both orders are run)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
 
@@ -87,7 +91,8 @@ def main() -> None:
     print(f"base: {base.status}, objective {shown(base.plan.objective if base.plan else None, 0)}"
           f" in {base.wall_s:.1f} s", flush=True)
     for variant in applied:
-        for way, given in (("cold", None), ("warm", start)):
+        ways = [("cold", None), ("warm", start)]
+        for way, given in (ways[::-1] if args.warm_first else ways):
             outcome = solve_all([Job(variant.name, variant.network, start=given)], jobs=1,
                                 limits=limits)[variant.name]
             rows.append(row(variant.name, way, outcome))
