@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.support import FINAL, Server, flagship, new_key, wait_for
+from tests.api.test_celery import Cluster, cluster  # noqa: F401 - the Celery cluster fixture
 from tests.instances import capacity_gamble
 
 ANALYSIS = {"break_even": ["MX"], "tolerance": 0.01, "max_rate": 1.0, "site_values": True}
@@ -103,3 +104,22 @@ def test_cancelling_a_running_analysis_stops_it(server: Server) -> None:
         log = client.get(f"/v1/jobs/{analysis['id']}/log").text
         assert "sub-solve 1 of at most 15: rp" in log  # 3 + 6 scenarios + 6 weights
         assert "sub-solve 5 of" not in log  # the recourse problem stopped: no eev solve
+
+
+def test_an_analysis_runs_on_a_celery_worker(cluster: Cluster) -> None:  # noqa: F811
+    """capacity_gamble as above, without break-even and site values: 3 + 2 + 6 = 11
+    sub-solves, all of them run."""
+    submitted = cluster.client.post("/v1/analyses", json={
+        "instance": capacity_gamble(), "options": {"mip_gap": 1e-9},
+        "analysis": {"site_values": False}})
+    assert submitted.status_code == 202, submitted.text
+    analysis = submitted.json()
+    view = wait_for(cluster.client, analysis["id"], lambda v: v["status"] in FINAL,
+                    timeout=240, every=0.5)
+    assert view["status"] == "succeeded", view["error"]
+    figures = cluster.client.get(f"/v1/analyses/{analysis['id']}/result").json()
+    expected = {"rp": 180, "ws": 54, "ev": 100, "eev": 250, "evpi": 126, "vss": 70}
+    assert {k: figures[k] for k in expected} == pytest.approx(expected)
+    assert figures["break_even"] == [] and figures["site_values"] == []
+    log = cluster.client.get(f"/v1/jobs/{analysis['id']}/log").text
+    assert "sub-solve 11 of at most 11: weight=1" in log
