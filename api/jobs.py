@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from reshore.api import db, store
+from reshore.api.analyses import run_analysis
 from reshore.api.models import Job, JobStatus
 from reshore.api.replans import PreviousPlanError, solve_or_replan
 from reshore.api.webhooks import notify_job_end
@@ -307,7 +308,10 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     if run.should_stop():
         return store.Outcome(status=JobStatus.CANCELLED, message="cancelled before solving")
     threads = options.get("threads") or config.job_threads
-    plan, replan_report = solve_or_replan(
+    if options.get("analysis"):
+        return run_analysis(network, options, time_limit, threads, run.progress,
+                            run.should_stop)
+    plan, extra = solve_or_replan(
         config.database_url, tenant, options, network, SolveOptions(
             time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
             random_seed=options.get("random_seed"), progress=run.progress,
@@ -320,8 +324,7 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     document["check"] = {"ok": None if report is None else report.ok,
                          "violations": [] if report is None else
                          [str(v) for v in report.violations]}
-    if replan_report is not None:
-        document["replan"] = replan_report
+    document.update(extra or {})
     workbook, csvs = _files(plan)
     message = f"{plan.status}" + (f", objective {plan.objective:,.2f}"
                                   if plan.objective is not None else "")

@@ -25,7 +25,16 @@ from reshore.api.config import Settings, get_settings
 from reshore.api.dispatcher import Dispatcher
 from reshore.api.executors import make_executor
 from reshore.api.instances import InputErrorsError
-from reshore.api.routes import datasets, health, jobs, schedules, validate, webhooks, whatif
+from reshore.api.routes import (
+    analyses,
+    datasets,
+    health,
+    jobs,
+    schedules,
+    validate,
+    webhooks,
+    whatif,
+)
 from reshore.api.scheduler import Scheduler
 from reshore.optimizer.schema import Network
 
@@ -197,6 +206,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     v1.include_router(webhooks.router)
     v1.include_router(whatif.router)
     v1.include_router(whatif.reports)
+    v1.include_router(analyses.router)
     app.include_router(v1)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -74,6 +74,24 @@ class ReplanJobOptions(Body):
         " table (sourcing, production, shipments)")
 
 
+class AnalysisJobOptions(Body):
+    """Run the tariff-risk analytics (docs/analytics.md) instead of a solve: the options of
+    `reshore analyze`. Every sub-solve gets the job's solver options; `time_limit_s` is per
+    sub-solve."""
+
+    break_even: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20,
+        description="origin countries of break-even tariffs (one bisection each)")
+    tariff_class: str = Field("*", min_length=1, max_length=200,
+                              description="tariff class of the break-even tariff ('*': all)")
+    tolerance: float = Field(0.005, gt=0, le=1,
+                             description="break-even bisection tolerance, as a rate")
+    max_rate: float = Field(1.0, gt=0, le=100,
+                            description="upper end of the break-even search, as a rate")
+    site_values: bool = Field(True, description="site values (two solves per candidate"
+                              " site)")
+
+
 WebhookUrl = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://\S+$",
                                   description="called with a signed POST when the job ends")]
 
@@ -90,7 +108,21 @@ class JobOptions(Body):
     risk: RiskOptions | None = Field(None, description="risk measure for this job")
     replan: ReplanJobOptions | None = Field(None, description="replan against an earlier"
                                             " job's plan")
+    analysis: AnalysisJobOptions | None = Field(
+        None, description="an analysis job (POST /v1/analyses): the tariff-risk analytics"
+        " instead of a solve")
+    start_from_job: str | None = Field(
+        None, min_length=1, max_length=40, description="a job of this tenant whose plan is"
+        " handed to HiGHS as a MIP start; this job waits for it to finish (a what-if run"
+        " with `warm_start` sets it on its variants)")
     webhook_url: WebhookUrl | None = None
+
+    @model_validator(mode="after")
+    def one_kind(self) -> JobOptions:
+        kinds = [self.replan, self.analysis, self.start_from_job]
+        if sum(kind is not None for kind in kinds) > 1:
+            raise ValueError("give at most one of `replan`, `analysis` and `start_from_job`")
+        return self
 
 
 class DatasetRef(Body):
@@ -120,6 +152,33 @@ class JobCreate(Body):
     def one_source(self) -> JobCreate:
         if (self.instance is None) == (self.dataset is None):
             raise ValueError("give exactly one of `instance` and `dataset`")
+        return self
+
+
+class AnalysisCreate(Body):
+    """An analysis request: an instance or a stored dataset, the solver and risk options of
+    every sub-solve, and the analysis options."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"instance": EXAMPLE_INSTANCE, "options": {"time_limit_s": 30},
+                      "analysis": {"break_even": ["TW"], "tolerance": 0.01}}]})
+
+    instance: Instance | None = Field(None, description="the instance (or give `dataset`)")
+    dataset: DatasetRef | None = Field(None, description="a stored dataset (or give"
+                                       " `instance`)")
+    options: JobOptions = Field(default_factory=JobOptions, description="solver and risk"
+                                " options of every sub-solve; `time_limit_s` is per sub-solve")
+    analysis: AnalysisJobOptions = Field(default_factory=AnalysisJobOptions,
+                                         description="what to analyse")
+
+    @model_validator(mode="after")
+    def one_source(self) -> AnalysisCreate:
+        if (self.instance is None) == (self.dataset is None):
+            raise ValueError("give exactly one of `instance` and `dataset`")
+        if (self.options.replan, self.options.analysis, self.options.start_from_job) != (
+                None, None, None):
+            raise ValueError("options.replan, options.analysis and options.start_from_job"
+                             " do not apply here; give the analysis options as `analysis`")
         return self
 
 

@@ -384,9 +384,20 @@ def undispatch(session: Session, job_ids: list[str] | None = None,
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _waits_for_start(session: Session, options: str) -> bool:
+    """Whether the job starts from another job's plan (`start_from_job`) that has not
+    finished yet."""
+    start_job = json.loads(options).get("start_from_job")
+    if not start_job:
+        return False
+    state = session.scalar(select(Job.status).where(Job.id == start_job))
+    return state is not None and state not in JobStatus.FINAL
+
+
 def dispatchable(session: Session, capacity: int, tenant_limit: int) -> list[str]:
     """Mark up to `capacity` queued jobs as handed out, oldest first, keeping each tenant
-    under `tenant_limit` jobs handed out or running; their ids."""
+    under `tenant_limit` jobs handed out or running and holding back jobs whose start job
+    has not finished; their ids."""
     if capacity <= 0:
         return []
     active = dict(session.execute(
@@ -395,14 +406,14 @@ def dispatchable(session: Session, capacity: int, tenant_limit: int) -> list[str
             and_(Job.status == JobStatus.QUEUED, Job.dispatched_at.is_not(None))))
         .group_by(Job.tenant)).all())
     waiting = session.execute(
-        select(Job.id, Job.tenant).where(Job.status == JobStatus.QUEUED,
-                                         Job.dispatched_at.is_(None))
+        select(Job.id, Job.tenant, Job.options).where(Job.status == JobStatus.QUEUED,
+                                                      Job.dispatched_at.is_(None))
         .order_by(Job.seq).limit(max(capacity * 20, 100))).all()
     chosen: list[str] = []
-    for job_id, tenant in waiting:
+    for job_id, tenant, options in waiting:
         if len(chosen) >= capacity:
             break
-        if active.get(tenant, 0) >= tenant_limit:
+        if active.get(tenant, 0) >= tenant_limit or _waits_for_start(session, options):
             continue
         result = session.execute(
             update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED,

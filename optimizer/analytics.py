@@ -17,12 +17,13 @@ from typing import Any
 from reshore.optimizer.decisions import FirstStage, SiteDecision, first_stage_of
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import ANY, Network, parse_network
-from reshore.optimizer.variants import Change, Variant, apply_variant
+from reshore.optimizer.variants import Change, Variant, VariantError, apply_variant
 from reshore.optimizer.whatif import NO_LIMITS, Job, RunOutcome, SolveLimits, solve_all
 
 EXPECTED_VALUE_SCENARIO = "expected_value"
 DEFAULT_RISK_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 Progress = Callable[[str], None]
+OnStart = Callable[[Job], None]
 
 
 class AnalysisFailed(RuntimeError):  # noqa: N818 - reads as a domain answer
@@ -141,7 +142,8 @@ def decisions_in_words(decisions: FirstStage) -> str:
 
 
 def stochastic_value(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIMITS,
-                     progress: Progress | None = None) -> StochasticValue:
+                     progress: Progress | None = None,
+                     on_start: OnStart | None = None) -> StochasticValue:
     """Solve the recourse problem, each scenario alone, and the expected-value problem; then
     the recourse problem with the expected-value problem's first-stage decisions held."""
     rp_network = expected_cost_network(network)
@@ -149,7 +151,9 @@ def stochastic_value(network: Network, *, jobs: int = 2, limits: SolveLimits = N
     work = [Job("rp", rp_network), Job("ev", ev_network),
             *(Job(f"ws:{s.scenario}", scenario_alone(network, s.scenario))
               for s in network.scenarios)]
-    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress))
+    on_start = on_start or _starter(progress)
+    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress),
+                         on_start=on_start)
     rp_plan = _plan(outcomes["rp"], "the recourse problem")
     ev_plan = _plan(outcomes["ev"], "the expected-value problem")
     ws_by_scenario = {s.scenario: _objective(outcomes[f"ws:{s.scenario}"],
@@ -157,7 +161,7 @@ def stochastic_value(network: Network, *, jobs: int = 2, limits: SolveLimits = N
                       for s in network.scenarios}
     ev_decisions = first_stage_of(ev_plan)
     eev_outcome = solve_all([Job("eev", rp_network, ev_decisions)], jobs=1, limits=limits,
-                            on_done=_reporter(progress))["eev"]
+                            on_done=_reporter(progress), on_start=on_start)["eev"]
     eev = (_objective(eev_outcome, "the expected-value decisions")
            if eev_outcome.plan is not None and eev_outcome.plan.status != "infeasible"
            else math.inf)
@@ -167,6 +171,21 @@ def stochastic_value(network: Network, *, jobs: int = 2, limits: SolveLimits = N
                            evpi=rp - ws, vss=eev - rp, ws_by_scenario=ws_by_scenario,
                            rp_decisions=decisions_in_words(first_stage_of(rp_plan)),
                            ev_decisions=decisions_in_words(ev_decisions))
+
+
+def _starter(progress: Progress | None, planned: int | None = None) -> OnStart | None:
+    """Says which sub-solve starts (solves in this process only, see `solve_all`), numbered
+    out of `planned` when given."""
+    if progress is None:
+        return None
+    report, started = progress, [0]
+
+    def start(job: Job) -> None:
+        started[0] += 1
+        of = f" of at most {planned}" if planned is not None else ""
+        report(f"  sub-solve {started[0]}{of}: {job.name}")
+
+    return start
 
 
 def _reporter(progress: Progress | None) -> Callable[[RunOutcome], None] | None:
@@ -219,11 +238,13 @@ def mark_dominated(points: Sequence[FrontierPoint], tolerance: float = 1e-6) -> 
 
 def frontier(network: Network, weights: Sequence[float] = DEFAULT_RISK_WEIGHTS, *,
              jobs: int = 2, limits: SolveLimits = NO_LIMITS,
-             progress: Progress | None = None) -> list[FrontierPoint]:
+             progress: Progress | None = None,
+             on_start: OnStart | None = None) -> list[FrontierPoint]:
     """Expected cost against CVaR (at the instance's alpha) for each risk weight lambda of the
     objective (1 - lambda) E[cost] + lambda CVaR[cost]."""
     work = [Job(f"weight={w:g}", with_risk(network, "cvar", w)) for w in weights]
-    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress))
+    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress),
+                         on_start=on_start or _starter(progress))
     points = []
     for w, job in zip(weights, work, strict=True):
         outcome = outcomes[job.name]
@@ -271,7 +292,8 @@ def with_extra_tariff(network: Network, origin_country: str, rate: float,
 def break_even_rate(network: Network, origin_country: str, *, tariff_class: str = ANY,
                     low: float = 0.0, high: float = 1.0, tolerance: float = 0.005,
                     limits: SolveLimits = NO_LIMITS,
-                    progress: Progress | None = None) -> BreakEven:
+                    progress: Progress | None = None,
+                    on_start: OnStart | None = None) -> BreakEven:
     """Bisection on the extra rate between `low` and `high` until the rates on both sides of
     a change of first-stage decisions are at most `tolerance` apart. When the decisions at
     `low` and `high` are the same, `rate` is None (no change found in the range)."""
@@ -281,7 +303,8 @@ def break_even_rate(network: Network, origin_country: str, *, tariff_class: str 
         name = f"{origin_country} +{rate:.4g}"
         outcome = solve_all([Job(name, with_extra_tariff(network, origin_country, rate,
                                                          tariff_class))],
-                            jobs=1, limits=limits, on_done=_reporter(progress))[name]
+                            jobs=1, limits=limits, on_done=_reporter(progress),
+                            on_start=on_start or _starter(progress))[name]
         solves[0] += 1
         return first_stage_of(_plan(outcome, f"extra tariff {rate:g} on {origin_country}"))
 
@@ -324,17 +347,25 @@ def forbid_site(network: Network, site: str) -> Network:
 
 
 def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIMITS,
-                progress: Progress | None = None) -> list[SiteValue]:
+                progress: Progress | None = None,
+                on_start: OnStart | None = None) -> list[SiteValue]:
     """For every candidate site: solve without it and with it forced open (at the tier and
     period the solver finds best), against the base optimum. A solve without a plan leaves
     its figure None (its status is kept), and so does every figure when the base has none."""
     candidates = [s.site for s in network.sites if s.status == "candidate"]
     work = [Job("base", network)]
+    invalid: dict[str, RunOutcome] = {}
     for site in candidates:
-        work.append(Job(f"forbid:{site}", forbid_site(network, site)))
+        try:
+            work.append(Job(f"forbid:{site}", forbid_site(network, site)))
+        except VariantError as error:  # e.g. the only site: no instance is left
+            invalid[f"forbid:{site}"] = RunOutcome(
+                f"forbid:{site}", None, job_status="invalid",
+                reason="; ".join(error.problems))
         work.append(Job(f"force:{site}", network,
                         FirstStage(sites={site: SiteDecision("open")})))
-    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress))
+    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=_reporter(progress),
+                         on_start=on_start or _starter(progress)) | invalid
     base_outcome = outcomes["base"]
     base_plan = base_outcome.plan
     solved = base_plan is not None and base_plan.has_solution and base_plan.objective is not None
@@ -348,8 +379,16 @@ def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIM
                 f"base {base_outcome.status}"),
             increase_if_forbidden=_difference(forbidden, base, +1) if solved else None,
             decrease_if_forced_open=_difference(forced, base, -1) if solved else None,
-            forbidden_status=forbidden.status, forced_status=forced.status))
+            forbidden_status=_status(forbidden), forced_status=_status(forced)))
     return values
+
+
+def _status(outcome: RunOutcome) -> str:
+    """A solve's status, with its reason when it has no plan."""
+    plan = outcome.plan
+    if (plan is None or not plan.has_solution) and outcome.reason:
+        return f"{outcome.status}: {outcome.reason}"
+    return outcome.status
 
 
 def _difference(outcome: RunOutcome, base: float, sign: int) -> float | None:
@@ -388,28 +427,55 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def bisection_solves(max_rate: float, tolerance: float, low: float = 0.0) -> int:
+    """Solves of one break-even search at most: both ends, then one per halving until the
+    ends are at most `tolerance` apart."""
+    return 2 + max(0, math.ceil(math.log2((max_rate - low) / tolerance)))
+
+
+def planned_solves(network: Network, *, break_even_countries: Sequence[str] = (),
+                   tolerance: float = 0.005, max_rate: float = 1.0,
+                   weights: Sequence[float] = DEFAULT_RISK_WEIGHTS,
+                   with_site_values: bool = True) -> int:
+    """Solves `analyze` runs at most: rp, ev, one per scenario, eev; one per risk weight; one
+    break-even search per country; the base and two per candidate site."""
+    candidates = sum(1 for s in network.sites if s.status == "candidate")
+    return (3 + len(network.scenarios) + len(weights)
+            + len(break_even_countries) * bisection_solves(max_rate, tolerance)
+            + ((1 + 2 * candidates) if with_site_values else 0))
+
+
 def analyze(network: Network, *, break_even_countries: Sequence[str] = (),
             tariff_class: str = ANY, tolerance: float = 0.005, max_rate: float = 1.0,
             weights: Sequence[float] = DEFAULT_RISK_WEIGHTS, with_site_values: bool = True,
             jobs: int = 2, limits: SolveLimits = NO_LIMITS,
             progress: Progress | None = None) -> Analysis:
-    """EVPI and VSS, the frontier, break-even rates for the given countries, site values."""
+    """EVPI and VSS, the frontier, break-even rates for the given countries, site values.
+    `progress` hears of each part and each solve as it ends, and, for solves in this process
+    (`jobs` 1), of each solve as it starts ("sub-solve 3 of at most 24: ws:boom")."""
     def say(message: str) -> None:
         if progress is not None:
             progress(message)
 
+    planned = planned_solves(network, break_even_countries=break_even_countries,
+                             tolerance=tolerance, max_rate=max_rate, weights=weights,
+                             with_site_values=with_site_values)
+    on_start = _starter(progress, planned)
     say("value of the stochastic solution and of perfect information")
-    stochastic = stochastic_value(network, jobs=jobs, limits=limits, progress=progress)
+    stochastic = stochastic_value(network, jobs=jobs, limits=limits, progress=progress,
+                                  on_start=on_start)
     say("cost-risk frontier")
-    points = frontier(network, weights, jobs=jobs, limits=limits, progress=progress)
+    points = frontier(network, weights, jobs=jobs, limits=limits, progress=progress,
+                      on_start=on_start)
     rates = []
     for country in break_even_countries:
         say(f"break-even tariff on {country}")
         rates.append(break_even_rate(network, country, tariff_class=tariff_class,
                                      high=max_rate, tolerance=tolerance, limits=limits,
-                                     progress=progress))
+                                     progress=progress, on_start=on_start))
     values = []
     if with_site_values:
         say("site values")
-        values = site_values(network, jobs=jobs, limits=limits, progress=progress)
+        values = site_values(network, jobs=jobs, limits=limits, progress=progress,
+                             on_start=on_start)
     return Analysis(stochastic, points, rates, values)

@@ -57,6 +57,7 @@ from reshore.optimizer.prepare import PreparedNetwork
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network
 from reshore.optimizer.solve import Amend, MipStart, SolveOptions, solve
+from reshore.optimizer.solve.highs import start_verdict
 
 FLOW_TABLES: dict[str, tuple[str, list[str]]] = {
     "sourcing": ("buy", ["offer", "site", "period", "scenario"]),
@@ -68,10 +69,6 @@ FLOW_TABLES: dict[str, tuple[str, list[str]]] = {
 FROZEN_PRICE_FACTOR = 10.0
 """A frozen flow's deviation costs this many times the largest single cost figure of the
 instance per unit (see `frozen_change_price`)."""
-
-WARM_START_ATTEMPT = "Attempting to find feasible solution by solving LP for user-supplied"
-"""The line HiGHS logs when it tries the MIP start given by `setSolution`."""
-
 
 class ReplanError(ValueError):
     """Replan options that do not fit the instance or the previous plan."""
@@ -482,17 +479,5 @@ def forced_changes(kept: PlanTables, plan: Plan, periods: list[str], now: int,
 
 
 def warm_start_outcome(log: list[str], options: ReplanOptions) -> str:
-    """What HiGHS's log says of the MIP start: 'accepted (...)' with HiGHS's line, 'rejected
-    (...)', or why it was not used."""
-    if not options.warm_start:
-        return "not given"
-    for line in log:
-        if line.strip().startswith("MIP start solution is"):
-            verdict = "accepted" if "is feasible" in line else "rejected"
-            return f"{verdict} (HiGHS: {line.strip()})"
-    for i, line in enumerate(log):
-        if WARM_START_ATTEMPT in line:
-            status = next((x.split(":", 1)[1].strip() for x in log[i + 1:]
-                           if x.strip().startswith("Model status")), "no status")
-            return f"rejected (HiGHS: the LP for the start's values ended {status})"
-    return "not used by HiGHS"
+    """What HiGHS's log says of the MIP start (`start_verdict`), or 'not given'."""
+    return start_verdict(log) if options.warm_start else "not given"

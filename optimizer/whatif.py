@@ -10,6 +10,13 @@ written as `solve` writes it, and one comparison table (`comparison.csv`, `compa
 
 A variant that is infeasible or fails gets its status and reason in the comparison; the others
 go on.
+
+With `warm_start`, the base is solved first and its plan's integer decisions (openings,
+closings, qualifications, single-sourcing assignments) are handed to every variant's solve as
+a MIP start, matched by variable key on the variant's own model: a key the variant does not
+have is dropped, a key the base does not have starts at 0 (see `warm_start_amend`). HiGHS
+completes the start with an LP over the other variables and says whether that gave a plan;
+each run records its verdict (`RunOutcome.warm_start`).
 """
 
 from __future__ import annotations
@@ -26,11 +33,16 @@ from typing import Any
 
 import pandas as pd
 
+from reshore.models.built import BuiltModel
 from reshore.optimizer.check import check
 from reshore.optimizer.decisions import FirstStage, differences_in_words, first_stage_of
+from reshore.optimizer.diff import PlanTables
+from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.replan import warm_start_values
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import Network
-from reshore.optimizer.solve import SolveOptions, solve
+from reshore.optimizer.solve import Amend, MipStart, SolveOptions, solve
+from reshore.optimizer.solve.highs import start_verdict
 from reshore.optimizer.variants import AppliedVariant
 
 BASE = "base"
@@ -51,14 +63,25 @@ class SolveLimits:
     mip_gap: float | None = None
     threads: int | None = None
     random_seed: int | None = None
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)
+    """Polled by every solve and before each one starts (see `SolveOptions.should_stop`);
+    only for solves in this process (`jobs` 1): a callable seldom pickles."""
 
     def options(self) -> SolveOptions:
         return SolveOptions(time_limit_s=self.time_limit_s, mip_gap=self.mip_gap,
-                            threads=self.threads, random_seed=self.random_seed)
+                            threads=self.threads, random_seed=self.random_seed,
+                            should_stop=self.should_stop)
+
+    def stopped(self) -> bool:
+        return self.should_stop is not None and self.should_stop()
 
 
 NO_LIMITS = SolveLimits()
 """The instance's own solver settings."""
+
+WARM_START = False
+"""Whether what-if runs hand the base plan to the variants as a MIP start by default; see
+docs/whatif.md, "Warm starts", for the measurement behind it."""
 
 
 @dataclass
@@ -74,6 +97,8 @@ class RunOutcome:
 
     job_status: str = ""
     """Status of the job that ran it, when a job service did (cancelled, failed)."""
+    warm_start: str = ""
+    """What HiGHS said of the base plan handed as a MIP start ('' when none was given)."""
 
     @property
     def status(self) -> str:
@@ -97,39 +122,60 @@ class WhatIfResult:
         return [self.base, *self.variants]
 
 
+def warm_start_amend(start: PlanTables) -> Amend:
+    """The `solve` amendment that hands a plan's integer decisions to HiGHS as a MIP start,
+    matched by variable key on the model being solved (`replan.warm_start_values`)."""
+
+    def amend(built: BuiltModel, data: PreparedNetwork) -> MipStart:
+        return warm_start_values(built.model, data, start)
+
+    return amend
+
+
 def _solve_one(name: str, network: Network, limits: SolveLimits,
-               first_stage: FirstStage | None = None) -> RunOutcome:
-    """Solve one instance and check its plan (runs in a worker process)."""
+               first_stage: FirstStage | None = None,
+               start: PlanTables | None = None) -> RunOutcome:
+    """Solve one instance and check its plan (runs in a worker process); `start`, a plan
+    handed to HiGHS as a MIP start."""
     started = time.perf_counter()
     try:
-        plan = solve(network, replace(limits.options(), first_stage=first_stage))
+        plan = solve(network, replace(limits.options(), first_stage=first_stage),
+                     amend=warm_start_amend(start) if start is not None else None)
     except Exception as error:  # a failed variant is reported; the others go on
         return RunOutcome(name, None, reason=f"{type(error).__name__}: {error}",
                           wall_s=time.perf_counter() - started)
+    verdict = start_verdict(plan.log) if start is not None else ""
     check_ok = check(network, plan).ok if plan.has_solution else None
     reason = "; ".join(plan.diagnosis)
     if check_ok is False:
         reason = "the independent plan check found violations" + (f"; {reason}" if reason
                                                                    else "")
     return RunOutcome(name, plan, reason=reason, wall_s=time.perf_counter() - started,
-                      check_ok=check_ok)
+                      check_ok=check_ok, warm_start=verdict)
 
 
 @dataclass(frozen=True)
 class Job:
-    """One solve to run: a name, an instance and optionally first-stage decisions to hold."""
+    """One solve to run: a name, an instance and optionally first-stage decisions to hold
+    and a plan to start from."""
 
     name: str
     network: Network
     first_stage: FirstStage | None = None
+    start: PlanTables | None = None
 
 
 def solve_all(work: Sequence[Job], *, jobs: int = 2, limits: SolveLimits = NO_LIMITS,
-              on_done: Callable[[RunOutcome], None] | None = None) -> dict[str, RunOutcome]:
+              on_done: Callable[[RunOutcome], None] | None = None,
+              on_start: Callable[[Job], None] | None = None) -> dict[str, RunOutcome]:
     """Solve every job, `jobs` at a time in worker processes (in this process when jobs is 1);
-    a job that fails is reported as such and the others go on."""
+    a job that fails is reported as such and the others go on. In this process, `on_start`
+    hears of each job as it starts, and once `limits.should_stop` says so the jobs left are
+    not started (their outcome says cancelled)."""
     if jobs > 1 and limits.threads is None:
-        limits = SolveLimits(limits.time_limit_s, limits.mip_gap, 1, limits.random_seed)
+        limits = replace(limits, threads=1)
+    if jobs > 1 and len(work) > 1 and limits.should_stop is not None:
+        raise ValueError("should_stop reaches solves in this process only: use jobs=1")
     outcomes: dict[str, RunOutcome] = {}
 
     def done(outcome: RunOutcome) -> None:
@@ -139,12 +185,19 @@ def solve_all(work: Sequence[Job], *, jobs: int = 2, limits: SolveLimits = NO_LI
 
     if jobs <= 1 or len(work) <= 1:
         for job in work:
-            done(_solve_one(job.name, job.network, limits, job.first_stage))
+            if limits.stopped():
+                done(RunOutcome(job.name, None, reason="cancelled before it started",
+                                job_status="cancelled"))
+                continue
+            if on_start is not None:
+                on_start(job)
+            done(_solve_one(job.name, job.network, limits, job.first_stage, job.start))
         return outcomes
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context) as pool:
         futures: dict[Future[RunOutcome], str] = {
-            pool.submit(_solve_one, job.name, job.network, limits, job.first_stage): job.name
+            pool.submit(_solve_one, job.name, job.network, limits, job.first_stage,
+                        job.start): job.name
             for job in work}
         for future in as_completed(futures):
             try:
@@ -161,24 +214,41 @@ def folder_name(name: str) -> str:
 
 
 def run_whatif(base: Network, variants: Sequence[AppliedVariant], *, jobs: int = 2,
-               limits: SolveLimits = NO_LIMITS,
+               limits: SolveLimits = NO_LIMITS, warm_start: bool = WARM_START,
                progress: Callable[[str], None] | None = None) -> WhatIfResult:
-    """Solve the base and every variant, `jobs` at a time in worker processes."""
+    """Solve the base and every variant, `jobs` at a time in worker processes. With
+    `warm_start` the base is solved first and its plan is every variant's MIP start."""
     started = time.perf_counter()
     notes = {v.name: v.notes for v in variants}
-    work = [Job(BASE, base), *(Job(v.name, v.network) for v in variants)]
+    total = 1 + len(variants)
     finished = [0]
 
     def done(outcome: RunOutcome) -> None:
         outcome.notes = notes.get(outcome.name, [])
         finished[0] += 1
         if progress is not None:
-            progress(_progress_line(finished[0], len(work), outcome))
+            progress(_progress_line(finished[0], total, outcome))
 
-    outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=done)
+    if warm_start:
+        outcomes = solve_all([Job(BASE, base)], jobs=1, limits=limits, on_done=done)
+        start = base_start(outcomes[BASE])
+        outcomes |= solve_all([Job(v.name, v.network, start=start) for v in variants],
+                              jobs=jobs, limits=limits, on_done=done)
+    else:
+        work = [Job(BASE, base), *(Job(v.name, v.network) for v in variants)]
+        outcomes = solve_all(work, jobs=jobs, limits=limits, on_done=done)
     ordered = [outcomes[v.name] for v in variants]
     table = comparison_table(outcomes[BASE], ordered)
     return WhatIfResult(outcomes[BASE], ordered, table, time.perf_counter() - started, jobs)
+
+
+def base_start(base: RunOutcome) -> PlanTables | None:
+    """The base plan's tables as the variants' MIP start (None when the base has no plan
+    the checker accepts)."""
+    plan = base.plan
+    if plan is None or not plan.has_solution or base.check_ok is False:
+        return None
+    return PlanTables.of(plan)
 
 
 def _progress_line(done: int, total: int, outcome: RunOutcome) -> str:
@@ -188,7 +258,8 @@ def _progress_line(done: int, total: int, outcome: RunOutcome) -> str:
         what += f", objective {plan.objective:,.0f}"
     if outcome.reason and (plan is None or not plan.has_solution):
         what += f" ({outcome.reason[:120]})"
-    return f"[{done}/{total}] {outcome.name}: {what} in {outcome.wall_s:.1f} s"
+    start = f"; warm start {outcome.warm_start.split(' ', 1)[0]}" if outcome.warm_start else ""
+    return f"[{done}/{total}] {outcome.name}: {what} in {outcome.wall_s:.1f} s{start}"
 
 
 # --- the comparison -------------------------------------------------------------------------
@@ -289,7 +360,7 @@ def write_whatif(result: WhatIfResult, out: str | Path) -> Path:
         "sum_of_solve_s": sum(o.wall_s for o in result.runs),
         "runs": [{"name": o.name, "folder": folders[o.name], "status": o.status,
                   "reason": o.reason, "notes": o.notes, "wall_s": o.wall_s,
-                  "check_ok": o.check_ok} for o in result.runs],
+                  "check_ok": o.check_ok, "warm_start": o.warm_start} for o in result.runs],
     }
     (target / "whatif.json").write_text(json.dumps(summary, indent=2))
     return target

@@ -53,6 +53,29 @@ def test_whatif_writes_plans_comparison_and_report(base: Path, tmp_path: Path) -
     assert (tmp_path / "again.html").stat().st_size > 1_000_000
 
 
+def test_whatif_with_warm_start_says_what_highs_made_of_each_start(base: Path,
+                                                                  tmp_path: Path) -> None:
+    """The base plan (A open, B not) is a plan of both cheap_b variants (290) and no plan of
+    tiny_sites (20 hours); the optima are those of the cold run above."""
+    variants = tmp_path / "variants.yaml"
+    variants.write_text(VARIANTS)
+    out = tmp_path / "run"
+    result = reshore("whatif", str(base), str(variants), "--out", str(out), "--jobs", "2",
+                     "--gap", "1e-9", "--warm-start")
+    assert result.returncode == 0, result.stderr
+    assert "the base first, its plan the variants' MIP start" in result.stderr
+    runs = {r["name"]: r for r in json.loads((out / "whatif.json").read_text())["runs"]}
+    assert runs["base"]["warm_start"] == ""
+    assert runs["cheap_b[opening_cost=10]"]["warm_start"].startswith("accepted")
+    assert runs["cheap_b[opening_cost=100]"]["warm_start"].startswith("accepted")
+    assert runs["tiny_sites"]["warm_start"].startswith("rejected")
+    assert all(r["check_ok"] is not False for r in runs.values())
+    table = pd.read_csv(out / "comparison.csv").set_index("variant")
+    assert table.loc["cheap_b[opening_cost=10]", "objective"] == pytest.approx(180)
+    assert table.loc["cheap_b[opening_cost=100]", "objective"] == pytest.approx(270)
+    assert table.loc["tiny_sites", "status"] == "infeasible"
+
+
 def test_a_bad_variants_file_exits_2_with_a_clear_error(base: Path, tmp_path: Path) -> None:
     variants = tmp_path / "variants.yaml"
     variants.write_text("variants:\n  - name: x\n    changes:\n"

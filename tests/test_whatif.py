@@ -65,3 +65,39 @@ def test_whatif_compares_variants_and_survives_an_infeasible_one(jobs: int,
 def test_folder_names_are_safe() -> None:
     assert folder_name("tw_sweep[rate=0.1]") == "tw_sweep_rate=0.1"
     assert folder_name("a/b c") == "a_b_c"
+
+
+WARM_VARIANTS = {"variants": [
+    *VARIANTS["variants"],
+    {"name": "no_a", "changes": [{"table": "sites", "where": {"site": "A"}, "delete": True}]},
+]}
+
+
+def test_warm_started_variants_reach_the_cold_optima() -> None:
+    """The base plan (A open, B not) handed to each variant as a MIP start, by variable key:
+    cheap_b: the base's decisions are feasible there (290), HiGHS accepts them and still
+    finds the optimum, both open, 180. tiny_sites: A's 20 hours cannot serve 120 -> the start
+    is rejected, the variant is infeasible either way. no_a: A's keys are gone and B starts
+    at 0 -> no capacity, rejected; B alone: 150 + 2 x 60 + 1 x 60 = 330, as cold."""
+    base = parse_network(two_site_transport())
+    applied = apply_all(base, parse_variants(WARM_VARIANTS))
+    limits = SolveLimits(mip_gap=1e-9, threads=1)
+    cold = run_whatif(base, applied, jobs=1, limits=limits, warm_start=False)
+    lines: list[str] = []
+    warm = run_whatif(base, applied, jobs=1, limits=limits, warm_start=True,
+                      progress=lines.append)
+    verdicts = {o.name: o.warm_start for o in warm.runs}
+    assert verdicts["base"] == ""
+    assert verdicts["cheap_b"].startswith("accepted"), verdicts
+    assert "objective value 290 " in verdicts["cheap_b"]  # the base decisions in cheap_b
+    assert verdicts["tiny_sites"].startswith("rejected"), verdicts
+    assert verdicts["no_a"].startswith("rejected"), verdicts
+    assert all(o.warm_start == "" for o in cold.runs)
+    assert "warm start accepted" in next(line for line in lines if "cheap_b" in line)
+    for name, objective in (("base", 290), ("cheap_b", 180), ("no_a", 330)):
+        for result in (cold, warm):
+            outcome = next(o for o in result.runs if o.name == name)
+            assert outcome.plan is not None and outcome.status == "optimal"
+            assert outcome.plan.objective == pytest.approx(objective)
+            assert outcome.check_ok is True
+    assert next(o for o in warm.runs if o.name == "tiny_sites").status == "infeasible"

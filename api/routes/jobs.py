@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from reshore.api import store
+from reshore.api.analyses import is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
 from reshore.api.instances import XLSX, sized, validated
 from reshore.api.jobs import apply_risk
@@ -93,6 +94,23 @@ def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) ->
     return min(asked or settings.default_time_limit_s, settings.max_time_limit_s)
 
 
+def _no_analysis(options: JobOptions) -> None:
+    """An analysis is submitted as one (POST /v1/analyses), which sets its time limit."""
+    if options.analysis is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "options", "analysis"], "type": "value_error",
+            "msg": "an analysis is submitted with POST /v1/analyses"}])
+
+
+def _check_start_job(session: SessionDep, tenant: str, options: JobOptions) -> None:
+    """The job to start from is one of the tenant's."""
+    if options.start_from_job is not None and store.get_job(
+            session, tenant, options.start_from_job) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "options", "start_from_job"], "type": "not_found",
+            "msg": f"no job {options.start_from_job} of this tenant"}])
+
+
 def _check_threads(network: Network, options: JobOptions, settings: SettingsDep,
                    from_dataset: bool) -> None:
     """`threads`, asked for by the job or by the instance's settings.solver, is at most the
@@ -120,6 +138,8 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
                    max_length=200, description="the same key and body give the same job")]
                = None) -> JobView:
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
+    _no_analysis(body.options)
+    _check_start_job(session, tenant, body.options)
     network, version, warnings = _source(session, settings, tenant, body)
     _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
     risk = body.options.risk.model_dump() if body.options.risk else None
@@ -208,6 +228,9 @@ def get_result(job_id: str, session: SessionDep, tenant: TenantDep,
         reason = f": {job.error}" if job.error else ""
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"the job {job.status} without a plan{reason}")
+    if is_analysis(job) and (table is not None or format_ != "json"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "an analysis has its figures as JSON"
+                            " only (no plan tables, no workbook)")
     if table is not None:
         csv = store.result_table(session, job.id, table) or ""
         return Response(csv, media_type="text/csv", headers={

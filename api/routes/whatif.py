@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from reshore.api import store
+from reshore.api.analyses import is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
 from reshore.api.instances import XLSX, sized
 from reshore.api.jobs import apply_risk
 from reshore.api.models import Job, JobStatus, WhatIfRun, as_utc
-from reshore.api.routes.jobs import _check_threads, _source, _time_limit
+from reshore.api.routes.jobs import _check_threads, _no_analysis, _source, _time_limit
 from reshore.api.schemas import DatasetRef, Instance, JobCreate, JobOptions, Problem
 from reshore.optimizer.io import write_json
 from reshore.optimizer.report import write_report
@@ -35,7 +36,13 @@ from reshore.optimizer.variants import (
     parse_variants,
     variant_count,
 )
-from reshore.optimizer.whatif import BASE, RunOutcome, comparison_table, plan_from_document
+from reshore.optimizer.whatif import (
+    BASE,
+    WARM_START,
+    RunOutcome,
+    comparison_table,
+    plan_from_document,
+)
 
 router = APIRouter(prefix="/whatif", tags=["what-if"])
 MAX_VARIANTS = 200
@@ -58,6 +65,9 @@ class WhatIfCreate(BaseModel):
                                      " [...]}]} as in a variants file")
     options: JobOptions = Field(default_factory=JobOptions,
                                 description="solver and risk options of every solve")
+    warm_start: bool = Field(WARM_START, description="solve the base first and hand its"
+                             " plan to every variant as a MIP start (the variants wait for"
+                             " the base)")
 
     @model_validator(mode="after")
     def one_source(self) -> WhatIfCreate:
@@ -129,6 +139,11 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
                   settings: SettingsDep, dispatcher: DispatcherDep,
                   response: Response) -> WhatIfView:
     """Queue the base and every variant as child solve jobs; answers at once."""
+    _no_analysis(body.options)
+    if body.options.start_from_job is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "options", "start_from_job"], "type": "value_error",
+            "msg": "a what-if run starts its variants from its base: give `warm_start`"}])
     source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
     base, version, warnings = _source(session, settings, tenant, source)
     _check_threads(base, body.options, settings, from_dataset=body.dataset is not None)
@@ -146,18 +161,22 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
     runs = [AppliedVariant(BASE, base), *applied]
     risk = body.options.risk.model_dump() if body.options.risk else None
     children = []
+    base_job: str | None = None
     for variant in runs:
         network = variant.network
         estimate = sized(apply_risk(network, risk), settings)
         digest = input_hash(network)
         store.store_instance(session, digest, network.to_tables())
+        options = body.options.model_dump(mode="json", exclude_none=True)
+        if body.warm_start and base_job is not None:
+            options["start_from_job"] = base_job
         job, _ = store.create_job(session, store.NewJob(
-            tenant=tenant, instance_hash=digest,
-            options=body.options.model_dump(mode="json", exclude_none=True),
+            tenant=tenant, instance_hash=digest, options=options,
             time_limit_s=_time_limit(network, body.options, settings),
             estimated_variables=estimate.variables,
             dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
             warnings=tuple(dict.fromkeys((*warnings, *network.warnings)))))
+        base_job = base_job or job.id
         children.append({"name": variant.name, "job_id": job.id, "notes": variant.notes})
     run = WhatIfRun(id=store.new_id("wif"), tenant=tenant, children=json.dumps(children))
     session.add(run)
@@ -198,9 +217,10 @@ def _outcomes(session: SessionDep, run: WhatIfRun) -> tuple[list[RunOutcome], Ne
         reason = "; ".join(plan.diagnosis) if plan is not None else (
             job.error or job.message or "")
         check = (document or {}).get("check", {}).get("ok")
+        start = (document or {}).get("warm_start") or {}
         outcomes.append(RunOutcome(child["name"], plan, reason=reason,
                                    notes=child.get("notes", []), check_ok=check,
-                                   job_status=job.status))
+                                   job_status=job.status, warm_start=start.get("verdict", "")))
     assert base_network is not None
     return outcomes, base_network
 
@@ -270,6 +290,9 @@ def get_job_report(job_id: str, session: SessionDep, tenant: TenantDep) -> Respo
     job = store.get_job(session, tenant, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
+    if is_analysis(job):
+        raise HTTPException(status.HTTP_409_CONFLICT, "an analysis has no plan to draw; its"
+                            f" figures are at /v1/analyses/{job.id}/result")
     result = store.result_of(session, job.id)
     if job.status not in JobStatus.FINAL or result is None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the job is {job.status} and has no"

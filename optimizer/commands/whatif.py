@@ -78,6 +78,10 @@ def whatif_command(
     report: Annotated[bool, typer.Option(
         "--report", help="Also write report.html (self-contained), with the base's cost-risk"
                          " frontier.")] = False,
+    warm_start: Annotated[bool | None, typer.Option(
+        "--warm-start/--no-warm-start",
+        help="Solve the base first and hand its plan to every variant as a MIP start.",
+        show_default="no-warm-start")] = None,
 ) -> None:
     """Solve an instance and its variants, and compare them.
 
@@ -88,7 +92,7 @@ def whatif_command(
     from reshore.optimizer.io import write_json
     from reshore.optimizer.report import INPUT_FILE, write_report
     from reshore.optimizer.variants import VariantError, apply_all, read_variants
-    from reshore.optimizer.whatif import SolveLimits, run_whatif, write_whatif
+    from reshore.optimizer.whatif import WARM_START, SolveLimits, run_whatif, write_whatif
 
     say = PlainProgress().say
     network = load_instance(base, say)
@@ -98,12 +102,15 @@ def whatif_command(
         raise fail(str(error), EXIT_INVALID) from None
     target = out if out is not None else Path("whatif") / base.stem
     limits = SolveLimits(time_limit_s=time_limit, mip_gap=gap)
-    say(f"solving the base and {len(applied)} variants, {jobs} at a time")
+    warm = WARM_START if warm_start is None else warm_start
+    say(f"solving the base and {len(applied)} variants, {jobs} at a time"
+        + ("; the base first, its plan the variants' MIP start" if warm else ""))
     for variant in applied:
         for note in variant.notes:
             say(f"  {variant.name}: {note}")
     try:
-        result = run_whatif(network, applied, jobs=jobs, limits=limits, progress=say)
+        result = run_whatif(network, applied, jobs=jobs, limits=limits, warm_start=warm,
+                            progress=say)
         write_whatif(result, target)
         write_json(network, target / INPUT_FILE)
         say(f"what-if run: {result.wall_s:.1f} s wall time on {jobs} process(es); the solves"

@@ -36,6 +36,39 @@ def set_mip_start(h: highspy.Highs, columns: list[Any], mip_start: MipStart) -> 
         h.setSolution(len(given), index, values)
 
 
+START_ATTEMPT = "Attempting to find feasible solution by solving LP for user-supplied"
+"""The line HiGHS logs when it completes a MIP start given by `setSolution` with values for
+some columns only (the discrete ones): it solves an LP with those values fixed."""
+
+
+def start_verdict(log: list[str]) -> str:
+    """What HiGHS's log says of a MIP start: 'accepted (...)' or 'rejected (...)' with
+    HiGHS's words, or 'not used by HiGHS' when the log says nothing of one.
+
+    HiGHS checks a start after the MIP's presolve ("MIP start solution is feasible, ...").
+    A start with values for the discrete columns only is first completed by an LP with those
+    values fixed; when that LP is optimal the start is a plan, and HiGHS keeps it as its
+    first incumbent, even when the MIP's presolve then solves the model outright and the
+    check line never comes."""
+    for line in log:
+        if line.strip().startswith("MIP start solution is"):
+            verdict = "accepted" if "is feasible" in line else "rejected"
+            return f"{verdict} (HiGHS: {line.strip()})"
+    for i, line in enumerate(log):
+        if START_ATTEMPT in line:
+            after = [x.strip() for x in log[i + 1:]]
+            status = next((x.split(":", 1)[1].strip() for x in after
+                           if x.startswith("Model status")), "no status")
+            if status == "Optimal":
+                value = next((x.split(":", 1)[1].strip() for x in after
+                              if x.startswith("Objective value")), "?")
+                return ("accepted (HiGHS completed the start's values with an LP, objective"
+                        f" value {float(value):.10g} in model units)" if value != "?" else
+                        "accepted (HiGHS completed the start's values with an LP)")
+            return f"rejected (HiGHS: the LP for the start's values ended {status})"
+    return "not used by HiGHS"
+
+
 @dataclass
 class HighsOutcome:
     """What HiGHS answered, in solver terms."""

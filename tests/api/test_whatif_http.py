@@ -79,6 +79,33 @@ def test_whatif_children_run_and_compare_on_the_local_executor(server: Server) -
         assert job_report.status_code == 200 and "Plan report" in job_report.text
 
 
+def test_warm_started_variants_wait_for_the_base_and_start_from_its_plan(
+        server: Server) -> None:
+    """As above, with the base plan (A open, B not) as each variant's MIP start: cheap_b
+    completes it to 290 and still reaches 180; tiny_sites cannot (A's 20 hours)."""
+    with server.client(new_key(server.database_url, "whatif-warm")) as client:
+        run = client.post("/v1/whatif", json={"instance": two_site_transport(),
+                                              "variants": VARIANTS, "warm_start": True,
+                                              "options": {"mip_gap": 1e-9}}).json()
+        view = whatif_done(client, run["id"])
+        base, cheap_b, tiny = (client.get(f"/v1/jobs/{c['job_id']}").json()
+                               for c in view["children"])
+        for child in (cheap_b, tiny):
+            assert child["options"]["start_from_job"] == base["id"]
+            assert child["started_at"] >= base["finished_at"]
+        check_comparison(client, run["id"])
+        start = client.get(f"/v1/jobs/{cheap_b['id']}/result").json()["warm_start"]
+        assert start["from_job"] == base["id"]
+        assert start["verdict"].startswith("accepted"), start
+        assert "objective value 290 " in start["verdict"]
+        tiny_start = client.get(f"/v1/jobs/{tiny['id']}/result").json()["warm_start"]
+        assert tiny_start["verdict"].startswith("rejected"), tiny_start
+        assert "the plan of job" in client.get(f"/v1/jobs/{cheap_b['id']}/log").text
+        other = client.post("/v1/jobs", json={"instance": two_site_transport(),
+                                              "options": {"start_from_job": "job_nonesuch"}})
+        assert other.status_code == 422 and "start_from_job" in other.text
+
+
 def test_a_bad_variant_is_a_422_naming_it(server: Server) -> None:
     with server.client(new_key(server.database_url, "whatif")) as client:
         answer = client.post("/v1/whatif", json={"instance": two_site_transport(), "variants": {
