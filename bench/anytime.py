@@ -5,7 +5,9 @@ Per size, seed and method (each in a child process of its own, one after the oth
 peak memory is the method's own and the methods share the machine in the same way): model
 size, the seconds of each stage, the time to the first plan (from the start of the
 pipeline), the gap at 60, 120, 300 and 600 s of solving (as far as the time limit goes), the
-final status, objective and bound, peak memory, the primal integral, and for reshore's plan
+final status, objective and bound, peak memory, the CPU seconds the method's process used
+(on a shared machine wall-clock times stretch with the load; the load averages before and
+after each instance are printed), the primal integral, and for reshore's plan
 its service level, sites operating in the last period, mean utilisation and the checker's
 verdict.
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -68,7 +71,8 @@ def measure(size: str, seed: int, method: str, time_limit: float, gap: float,
                nonzeros=plan.size.nonzeros, prepare=timings.prepare, build=timings.build,
                handoff=timings.handoff, solve=timings.solve, status=str(plan.status),
                objective=plan.objective, bound=plan.bound,
-               peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+               peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               cpu_s=_cpu_seconds())
     if plan.has_solution:
         from reshore.optimizer.check import check
 
@@ -136,8 +140,15 @@ def _default_highs(network: Any, time_limit: float, gap: float,
                nonzeros=len(lp.a_matrix_.value_), prepare=prepare_s, build=build_s,
                handoff=handoff_s, solve=solve_s,
                status=h.modelStatusToString(h.getModelStatus()), objective=objective,
-               bound=bound, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+               bound=bound, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               cpu_s=_cpu_seconds())
     return row
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU seconds of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _row(size: str, seed: int, method: str, trace: list[tuple[float, Any, Any]],
@@ -222,12 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'size':<4} {'seed':>4} {'method':<6} {'vars':>9} {'rows':>8} {'nonzeros':>9}"
           f" {'prep':>5} {'build':>5} {'hand':>5} {'solve':>6} {'1st plan':>8}"
           + "".join(f" {f'gap@{p:g}':>8}" for p in points)
-          + f" {'status':<18} {'objective':>14} {'bound':>14} {'peak MB':>7} {'PI s':>6}"
+          + f" {'status':<18} {'objective':>14} {'bound':>14} {'peak MB':>7} {'cpu s':>6}"
+          f" {'PI s':>6}"
           f" {'service':>7} {'sites':>5} {'util':>5} checker")
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for seed in args.seeds:
+            before = os.getloadavg()
             group = [run_child(size, seed, method, args) for method in args.methods]
+            after = os.getloadavg()
+            print(f"# {size} seed {seed}: load average (1/5/15 min) before"
+                  f" {before[0]:.1f}/{before[1]:.1f}/{before[2]:.1f},"
+                  f" after {after[0]:.1f}/{after[1]:.1f}/{after[2]:.1f}", flush=True)
             finals = [r["objective"] for r in group if r.get("objective") is not None]
             reference = min(finals) if finals else None
             for r in group:
@@ -243,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                       + "".join(f" {_fmt(r.get(f'gap{p:g}'), '.2%'):>8}" for p in points)
                       + f" {r['status']:<18} {_fmt(r['objective'], ',.0f'):>14}"
                       f" {_fmt(r['bound'], ',.0f'):>14} {r['peak_mb']:>7.0f}"
+                      f" {_fmt(r.get('cpu_s'), '.0f'):>6}"
                       f" {_fmt(r['primal_integral'], '.1f'):>6}"
                       f" {_fmt(r.get('service'), '.3f'):>7} {_fmt(r.get('sites'), 'd'):>5}"
                       f" {_fmt(r.get('utilisation'), '.2f'):>5} {r.get('checker', '-')}",

@@ -143,3 +143,12 @@ def test_lp_rounding_opens_once_each_site_the_relaxation_starts() -> None:
 def test_small_models_go_straight_to_the_mip() -> None:
     plan = solve_checked(generate("tiny", 3), EXACT)  # far below starts_min_columns
     assert not any(line.startswith(("greedy construction", "LP rounding")) for line in plan.log)
+
+
+def test_the_first_plan_may_use_the_whole_time_limit_and_later_starts_their_share() -> None:
+    # a share far too small for any solve: only the construction, which runs while no plan
+    # exists, may use the rest of the time limit
+    plan = solve_checked(generate("S", 1), replace(STARTS, time_limit_s=120.0,
+                                                   start_share=1e-9))
+    assert any(line.startswith("greedy construction: plan") for line in plan.log)
+    assert not any(line.startswith("LP rounding") and ": plan" in line for line in plan.log)

@@ -77,7 +77,8 @@ class SolveOptions:
     solved to optimality by HiGHS from its own plans and stay on that path)."""
     start_share: float = 0.25
     """Share of the time limit that each restricted solve (a given start, the construction,
-    each LP rounding) may use at most."""
+    each LP rounding) may use at most once a plan exists; until then a restricted solve may
+    use the rest of the time limit."""
     restricted_gap: float = 1e-3
     """Relative gap at which a restricted solve stops (or the solve's own gap if coarser)."""
     mip_start: MipStart | None = field(default=None, compare=False)

@@ -62,12 +62,10 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
 
     def restricted(fixing: heuristics.Fixing) -> bool:
         """Solve one fixing; keep its plan if it is the best so far. Whether it had one."""
-        limit = options.time_limit_s
-        budget = None if limit is None else min(
-            options.start_share * limit, limit - (time.perf_counter() - deadline.started))
         start = heuristics.solve_restricted(
-            lp, fixing, time_limit=budget, options=_restricted_options(options),
-            stop=stopping, log=log, lp_solver=options.root_lp_solver)
+            lp, fixing, time_limit=_restricted_budget(options, deadline, first=not best),
+            options=_restricted_options(options), stop=stopping, log=log,
+            lp_solver=options.root_lp_solver)
         if start is None or held.violated(start.values).size:
             return False
         if not best or start.objective < best[0].objective:
@@ -120,6 +118,17 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
                    " added them, solving again")
     return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=True)
+
+
+def _restricted_budget(options: SolveOptions, deadline: Deadline, *,
+                       first: bool) -> float | None:
+    """Seconds a restricted solve may use: the rest of the time limit while no plan exists
+    yet (a plan is the first thing a solve owes), else `start_share` of the limit at most."""
+    limit = options.time_limit_s
+    if limit is None:
+        return None
+    left = limit - (time.perf_counter() - deadline.started)
+    return left if first else min(options.start_share * limit, left)
 
 
 def _restricted_options(options: SolveOptions) -> dict[str, Any]:
