@@ -221,8 +221,10 @@ def test_tenants_see_only_their_own_jobs_and_datasets(server: Server) -> None:
 def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> None:
     busy, other = client_for(server, "busy"), client_for(server, "other")
     long_job = submit(busy, flagship(), time_limit_s=100)
-    view = wait_for(busy, long_job, lambda v: v["status"] != "queued"
-                    and (v["progress"]["message"] or "").startswith("handed"))
+    in_highs = ("handed", "coefficients HiGHS sees")  # the lines once the model is in HiGHS
+    view = wait_for(busy, long_job, lambda v: v["status"] != "queued" and (
+        (v["progress"]["message"] or "").startswith(in_highs)
+        or v["progress"]["bound"] is not None))
     assert view["status"] == "running" and view["progress"]["elapsed_s"] > 0
     waiting = submit(busy, two_site_transport())
     elsewhere = submit(other, two_site_transport())
