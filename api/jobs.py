@@ -173,7 +173,8 @@ def overtime_reason(elapsed_s: float, time_limit_s: float, grace_s: float) -> st
 def cancel_overdue_reason(cancel_grace_s: float) -> str:
     """Why a cancelled job's process was ended."""
     return (f"cancelled: the solve did not stop within {cancel_grace_s:g} s of the request (it"
-            " was building the model or handing it to the solver), so its process was ended")
+            " was building the model, handing it to the solver, or in a step of HiGHS that does"
+            " not look at requests, such as the root relaxation), so its process was ended")
 
 
 def run_job(job_id: str, config: JobConfig,

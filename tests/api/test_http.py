@@ -239,7 +239,7 @@ def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> 
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
     assert busy.delete(f"/v1/jobs/{long_job}").status_code == 202
     stopped = finished(busy, long_job, timeout=30)
-    assert stopped["status"] == "cancelled"
+    assert stopped["status"] == "cancelled", stopped
     # a job the tenant submits after the cancelled one runs and finishes: the dispatcher has
     # passed over the cancelled job, which it claims in submission order
     later = submit(busy, two_site_transport())
@@ -248,6 +248,11 @@ def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> 
     assert never["status"] == "cancelled" and never["attempts"] == 0
     assert busy.delete(f"/v1/jobs/{waiting}").status_code == 409
     result = busy.get(f"/v1/jobs/{long_job}/result")
+    if result.status_code == 404:
+        # HiGHS did not look at the request within the cancel grace (its root relaxation does
+        # not call back): the process was ended, and the job says so
+        assert "did not stop within" in busy.get(f"/v1/jobs/{long_job}/log").text
+        return
     assert result.status_code == 200
     # HiGHS looks at the stop request between its own steps: a solve that finishes its last
     # step after the request keeps the plan it proved
