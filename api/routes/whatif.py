@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from reshore.api import store
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
-from reshore.api.instances import XLSX, sized
-from reshore.api.jobs import apply_risk
+from reshore.api.figures import figures_of
+from reshore.api.instances import XLSX, validated
 from reshore.api.models import Job, JobStatus, WhatIfRun, as_utc
-from reshore.api.routes.jobs import _check_threads, _source, _time_limit
+from reshore.api.routes.jobs import _check_threads, _source, _time_limit, checked_size
 from reshore.api.schemas import DatasetRef, Instance, JobCreate, JobOptions, Problem
 from reshore.optimizer.io import write_json
 from reshore.optimizer.report import write_report
@@ -130,8 +130,11 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
                   response: Response) -> WhatIfView:
     """Queue the base and every variant as child solve jobs; answers at once."""
     source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
-    base, version, warnings = _source(session, settings, tenant, source)
-    _check_threads(base, body.options, settings, from_dataset=body.dataset is not None)
+    base_source = _source(session, settings, tenant, source)
+    _check_threads(base_source.figures, body.options, settings,
+                   from_dataset=body.dataset is not None)
+    base = base_source.network or validated(store.load_instance(session, base_source.digest),
+                                            settings)
     try:
         document = parse_variants(body.variants, "variants")
         count = variant_count(document)
@@ -144,20 +147,21 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
             {"loc": ["body", "variants"], "msg": problem, "type": "variant"}
             for problem in error.problems]) from None
     runs = [AppliedVariant(BASE, base), *applied]
-    risk = body.options.risk.model_dump() if body.options.risk else None
     children = []
     for variant in runs:
         network = variant.network
-        estimate = sized(apply_risk(network, risk), settings)
+        figures = figures_of(network)
+        estimate = checked_size(figures, settings)
         digest = input_hash(network)
         store.store_instance(session, digest, network.to_tables())
         job, _ = store.create_job(session, store.NewJob(
             tenant=tenant, instance_hash=digest,
             options=body.options.model_dump(mode="json", exclude_none=True),
-            time_limit_s=_time_limit(network, body.options, settings),
+            time_limit_s=_time_limit(figures, body.options, settings),
             estimated_variables=estimate.variables,
-            dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
-            warnings=tuple(dict.fromkeys((*warnings, *network.warnings)))))
+            dataset_id=body.dataset.id if body.dataset else None,
+            dataset_version=base_source.version,
+            warnings=tuple(dict.fromkeys((*base_source.warnings, *network.warnings)))))
         children.append({"name": variant.name, "job_id": job.id, "notes": variant.notes})
     run = WhatIfRun(id=store.new_id("wif"), tenant=tenant, children=json.dumps(children))
     session.add(run)
