@@ -174,3 +174,33 @@ def test_a_version_stored_before_figures_were_recorded_gets_them_once(
         recorded = session.scalar(select(DatasetVersion.figures).where(
             DatasetVersion.dataset_id == dataset["id"]))
     assert recorded is not None and f'"variables": {estimate.variables}' in recorded
+
+
+def test_a_whatif_of_a_large_dataset_does_not_parse_it_in_the_api_process(
+        queued_server: tuple[Server, str], tmp_path: Path) -> None:
+    """A what-if of the 100,000-row dataset with one variant: the variant is applied in a
+    bounded child process; the API process only passes the runs' JSON text to the store."""
+    server, token = queued_server
+    assert server.process is not None
+    body, estimate = zipped(demand_instance(*LARGE), tmp_path / "whatif")
+    dataset = _import(server, token, body, "whatif")
+    variants = {"variants": [{"name": "dear_a", "changes": [
+        {"table": "site_tiers", "where": {"site": "A"}, "set": {"opening_cost": 500}}]}]}
+    before_mib = rss_mib(server.process.pid)
+    with TreeMemory(server.process.pid) as memory, server.client(token) as client:
+        client.timeout = 120
+        started = time.monotonic()
+        answer = client.post("/v1/whatif", json={"dataset": {"id": dataset["id"]},
+                                                 "variants": variants})
+        elapsed = time.monotonic() - started
+    print(f"what-if of a 100,000-row dataset, one variant: {answer.status_code} in"
+          f" {elapsed:.2f} s; API process {before_mib:.0f} MiB before, peak"
+          f" {memory.peak_root_mib:.0f} MiB; tree peak {memory.peak_mib:.0f} MiB")
+    assert answer.status_code == 202, answer.text[:500]
+    assert [c["name"] for c in answer.json()["children"]] == ["base", "dear_a"]
+    with server.client(token) as client:
+        for child in answer.json()["children"]:
+            job = client.get(f"/v1/jobs/{child['job_id']}").json()
+            assert job["estimated_variables"] == estimate.variables
+    assert memory.peak_root_mib < before_mib + 100  # the runs' JSON text, not their networks
+    assert memory.peak_mib > memory.peak_root_mib + 100  # the variant was applied in the child
