@@ -293,9 +293,13 @@ def validate_in_child(raw: RawInstance) -> ValidUpload:
     """Check the raw tables against the data contract; raises `InvalidNetwork`."""
     from reshore.api.figures import figures_of
     from reshore.api.instances import counts
-    from reshore.api.store import canonical
-    from reshore.optimizer.schema import ContractError, InvalidNetwork, parse_network
-    from reshore.optimizer.solve import input_hash
+    from reshore.optimizer.schema import (
+        ContractError,
+        InvalidNetwork,
+        canonical_json,
+        hash_of_canonical,
+        parse_network,
+    )
 
     try:
         network = parse_network(raw.tables, raw.warnings)
@@ -304,7 +308,8 @@ def validate_in_child(raw: RawInstance) -> ValidUpload:
     except Exception as error:  # a gap in the contract's checks is the file's error, not a 500
         raise InvalidNetwork([ContractError("instance", None, None, "the instance could not be"
                                             f" validated ({type(error).__name__})")]) from error
-    return ValidUpload(digest=input_hash(network), document=canonical(network.to_tables()),
+    document = canonical_json(network)
+    return ValidUpload(digest=hash_of_canonical(document), document=document,
                        counts=counts(raw.tables), warnings=list(network.warnings),
                        figures=figures_of(network).to_json())
 

@@ -7,7 +7,8 @@ standard input. It answers, for each run, one JSON line (name, input hash, figur
 notes) followed by one line of the run's canonical JSON; or one line with the variants'
 problems; or one line with the base's contract errors:
 
-    python -m reshore.api.variant_runs MEMORY_MB ERRORS_SHOWN < variants-line + instance
+    python -m reshore.api.variant_runs MEMORY_MB ERRORS_SHOWN BASE_NAME \
+        < variants-line + instance
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from reshore.api.figures import ChildLimits, FiguresError, InstanceFigures, figures_of
-from reshore.optimizer.schema import Network
+from reshore.optimizer.schema import Network, canonical_json, hash_of_canonical
 from reshore.optimizer.variants import VariantError
 
 
@@ -39,21 +40,20 @@ class VariantRun:
 
 
 def run_of(name: str, network: Network, notes: list[str]) -> VariantRun:
-    from reshore.api.store import canonical
-    from reshore.optimizer.solve import input_hash
-
-    return VariantRun(name=name, digest=input_hash(network),
-                      document=canonical(network.to_tables()), figures=figures_of(network),
-                      warnings=list(network.warnings), notes=notes)
+    document = canonical_json(network)
+    return VariantRun(name=name, digest=hash_of_canonical(document), document=document,
+                      figures=figures_of(network), warnings=list(network.warnings),
+                      notes=notes)
 
 
-def runs_in_child(document: str, variants: dict[str, Any],
-                  limits: ChildLimits) -> Iterator[VariantRun]:
-    """The base and every variant of a stored instance (its canonical JSON), one at a time as
-    the child answers them. Raises `VariantError` (a variant cannot be applied or validated)
-    or `FiguresError` (the base breaks the contract, or the child ran out of memory or time)."""
+def runs_in_child(document: str, variants: dict[str, Any], limits: ChildLimits,
+                  base_name: str) -> Iterator[VariantRun]:
+    """The base (named `base_name`) and every variant of a stored instance (its canonical
+    JSON), one at a time as the child answers them. Raises `VariantError` (a variant cannot be
+    applied or validated) or `FiguresError` (the base breaks the contract, or the child ran out
+    of memory or time)."""
     command = [sys.executable, "-m", "reshore.api.variant_runs", str(limits.memory_mb),
-               str(limits.errors_shown)]
+               str(limits.errors_shown), base_name]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     assert child.stdin is not None and child.stdout is not None
@@ -100,13 +100,12 @@ def _feed(sink: IO[bytes], variants: dict[str, Any], document: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    memory_mb, shown = int(argv[0]), int(argv[1])
+    memory_mb, shown, base_name = int(argv[0]), int(argv[1]), argv[2]
     from reshore.api.uploads import errors_answer, limit_memory
 
     limit_memory(memory_mb)
     from reshore.optimizer.schema import InvalidNetwork, parse_network
     from reshore.optimizer.variants import apply_all, parse_variants
-    from reshore.optimizer.whatif import BASE
 
     variants = json.loads(sys.stdin.buffer.readline())
     try:
@@ -119,7 +118,7 @@ def main(argv: list[str]) -> int:
     except VariantError as error:
         sys.stdout.write(json.dumps({"variant_errors": error.problems}) + "\n")
         return 0
-    for name, network, notes in [(BASE, base, []),
+    for name, network, notes in [(base_name, base, []),
                                  *((a.name, a.network, a.notes) for a in applied)]:
         run = run_of(name, network, notes)
         sys.stdout.write(json.dumps({"name": run.name, "digest": run.digest,

@@ -177,7 +177,7 @@ def _variant_runs(session: SessionDep, settings: SettingsDep, base: Source,
     bounded child process for a stored dataset (`api.variant_runs`)."""
     if base.network is None:
         yield from runs_in_child(store.instance_document(session, base.digest), variants,
-                                 figure_limits(settings))
+                                 figure_limits(settings), BASE)
         return
     yield run_of(BASE, base.network, [])
     for applied in apply_all(base.network, document):
