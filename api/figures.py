@@ -114,7 +114,7 @@ def recorded_figures(session: Session, version: DatasetVersion,
     completed with the validation's."""
     if version.figures is not None:
         return InstanceFigures.from_json(version.figures)
-    from reshore.api import store
+    from reshore.api import store  # here: the figures child process needs no database
 
     figures, warnings = figures_in_child(
         store.instance_document(session, version.instance_hash), limits)

@@ -12,12 +12,12 @@ from fastapi import HTTPException, status
 
 from reshore.api import uploads
 from reshore.api.config import Settings
-from reshore.api.estimate import SizeEstimate, estimate_size
+from reshore.api.estimate import SizeEstimate
 from reshore.api.figures import ChildLimits
 from reshore.api.schemas import ContractErrorView
 from reshore.api.uploads import XLSX, UploadLimits, ValidUpload
 
-__all__ = ["XLSX", "InputErrorsError", "read_upload", "sized", "validated", "within_limits"]
+__all__ = ["XLSX", "InputErrorsError", "read_upload", "validated", "within_limits"]
 from reshore.optimizer.schema import (
     ROW_MODELS,
     ContractError,
@@ -107,11 +107,6 @@ def validated(raw: Any, settings: Settings) -> Network:
     if network is None:
         raise InputErrorsError(errors, settings.max_errors_shown)
     return network
-
-
-def sized(network: Network, settings: Settings) -> SizeEstimate:
-    """The size estimate; 413 when the model would exceed the server's limits."""
-    return within_limits(estimate_size(network), len(network.settings.periods), settings)
 
 
 def within_limits(estimate: SizeEstimate, periods: int, settings: Settings) -> SizeEstimate:

@@ -22,7 +22,15 @@ from reshore.api.estimate import SizeEstimate, estimate_size
 from reshore.api.models import DatasetVersion
 from reshore.optimizer.io import write_csv_folder
 from reshore.optimizer.schema import parse_network
-from tests.api.support import REDIS_URL, Server, TreeMemory, new_key, redis_reachable, require
+from tests.api.support import (
+    REDIS_URL,
+    Server,
+    TreeMemory,
+    new_key,
+    redis_reachable,
+    require,
+    rss_kib,
+)
 from tests.instances import lanes
 
 LARGE = (10_000, 10)
@@ -106,8 +114,6 @@ def _submit_many(server: Server, token: str, dataset: str
 
 
 def rss_mib(pid: int) -> float:
-    from tests.api.support import rss_kib
-
     return rss_kib(pid) / 1024
 
 
