@@ -11,9 +11,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from reshore.api.figures import InstanceFigures
 from reshore.api.models import Job, JobStatus
 from reshore.api.store import Outcome
-from reshore.optimizer.analytics import AnalysisFailed, analyze, planned_solves
+from reshore.optimizer.analytics import AnalysisFailed, analyze, candidate_sites, solve_count
 from reshore.optimizer.schema import Network
 from reshore.optimizer.whatif import SolveLimits
 
@@ -23,23 +24,29 @@ def is_analysis(job: Job) -> bool:
     return bool(json.loads(job.options).get("analysis"))
 
 
-def planned_for(network: Network, analysis: dict[str, Any]) -> int:
-    """The sub-solves the analysis asked for runs at most."""
-    return planned_solves(network, break_even_countries=analysis.get("break_even", []),
-                          tolerance=float(analysis.get("tolerance", 0.005)),
-                          max_rate=float(analysis.get("max_rate", 1.0)),
-                          with_site_values=bool(analysis.get("site_values", True)))
+def planned_for(scenarios: int, candidates: int, analysis: dict[str, Any]) -> int:
+    """The sub-solves the analysis asked for runs at most, on an instance of `scenarios`
+    scenarios and `candidates` candidate sites."""
+    return solve_count(scenarios, candidates,
+                       break_even_countries=analysis.get("break_even", []),
+                       tolerance=float(analysis.get("tolerance", 0.005)),
+                       max_rate=float(analysis.get("max_rate", 1.0)),
+                       with_site_values=bool(analysis.get("site_values", True)))
 
 
-def analysis_time_limit(network: Network, analysis: dict[str, Any],
+def analysis_time_limit(figures: InstanceFigures, analysis: dict[str, Any],
                         per_sub_solve_s: float) -> float:
     """The job's time limit: the per-sub-solve limit times the sub-solves at most."""
-    return per_sub_solve_s * planned_for(network, analysis)
+    return per_sub_solve_s * planned_for(figures.scenarios, figures.candidate_sites, analysis)
+
+
+def _planned(network: Network, analysis: dict[str, Any]) -> int:
+    return planned_for(len(network.scenarios), candidate_sites(network), analysis)
 
 
 def sub_solve_limit(network: Network, analysis: dict[str, Any], job_limit_s: float) -> float:
     """The per-sub-solve time limit of an analysis job of time limit `job_limit_s`."""
-    return job_limit_s / planned_for(network, analysis)
+    return job_limit_s / _planned(network, analysis)
 
 
 def run_analysis(network: Network, options: dict[str, Any], job_limit_s: float,
@@ -48,7 +55,7 @@ def run_analysis(network: Network, options: dict[str, Any], job_limit_s: float,
     """Run the analysis; the job's outcome (the analysis document as its result)."""
     analysis = options["analysis"]
     per_solve = sub_solve_limit(network, analysis, job_limit_s)
-    planned = planned_for(network, analysis)
+    planned = _planned(network, analysis)
     progress(f"analysis: at most {planned} sub-solves of at most {per_solve:g} s each")
     limits = SolveLimits(time_limit_s=per_solve, mip_gap=options.get("mip_gap"),
                          threads=threads, random_seed=options.get("random_seed"),

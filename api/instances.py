@@ -12,11 +12,12 @@ from fastapi import HTTPException, status
 
 from reshore.api import uploads
 from reshore.api.config import Settings
-from reshore.api.estimate import SizeEstimate, estimate_size
+from reshore.api.estimate import SizeEstimate
+from reshore.api.figures import ChildLimits
 from reshore.api.schemas import ContractErrorView
 from reshore.api.uploads import XLSX, UploadLimits, ValidUpload
 
-__all__ = ["XLSX", "InputErrorsError", "read_upload", "sized", "validated"]
+__all__ = ["XLSX", "InputErrorsError", "read_upload", "validated", "within_limits"]
 from reshore.optimizer.schema import (
     ROW_MODELS,
     ContractError,
@@ -108,14 +109,14 @@ def validated(raw: Any, settings: Settings) -> Network:
     return network
 
 
-def sized(network: Network, settings: Settings) -> SizeEstimate:
-    """The size estimate; 413 when the model would exceed the server's limits."""
-    estimate = estimate_size(network)
+def within_limits(estimate: SizeEstimate, periods: int, settings: Settings) -> SizeEstimate:
+    """The estimate of a model over `periods` periods; 413 when it exceeds the server's
+    limits."""
     if estimate.nonzeros > settings.max_model_nonzeros:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"the model would have about {estimate.nonzeros:,} nonzeros in its constraints"
-            f" ({estimate.variables:,} variables over {len(network.settings.periods):,}"
+            f" ({estimate.variables:,} variables over {periods:,}"
             f" periods); this server accepts at most {settings.max_model_nonzeros:,}. Some"
             " constraints grow with the square of the periods: use fewer, longer periods,"
             " or ask the operator to raise RESHORE_MAX_MODEL_NONZEROS.")
@@ -128,6 +129,14 @@ def sized(network: Network, settings: Settings) -> SizeEstimate:
             " variables. Reduce scenarios, periods, offers or lanes, or ask the operator to"
             " raise RESHORE_MAX_MODEL_VARIABLES.")
     return estimate
+
+
+def figure_limits(settings: Settings) -> ChildLimits:
+    """Bounds of the child process computing an older dataset version's figures: an
+    upload's."""
+    return ChildLimits(memory_mb=settings.upload_memory_mb,
+                       time_limit_s=settings.upload_time_limit_s,
+                       errors_shown=settings.max_errors_shown)
 
 
 def upload_limits(settings: Settings) -> UploadLimits:

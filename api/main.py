@@ -24,7 +24,7 @@ from reshore.api import db
 from reshore.api.config import Settings, get_settings
 from reshore.api.dispatcher import Dispatcher
 from reshore.api.executors import make_executor
-from reshore.api.instances import InputErrorsError
+from reshore.api.instances import InputErrorsError, figure_limits
 from reshore.api.routes import (
     analyses,
     datasets,
@@ -164,7 +164,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             app.state.executor, app.state.dispatcher = executor, dispatcher
             scheduler = Scheduler(settings.database_url, settings.schedule_interval_s,
                                   settings.max_time_limit_s, dispatcher.wake,
-                                  tick_hold_s=settings.schedule_tick_hold_s)
+                                  tick_hold_s=settings.schedule_tick_hold_s,
+                                  limits=figure_limits(settings))
             scheduler.start()
             app.state.scheduler = scheduler
             log.info("reshore is ready: %s executor, store %s", executor.name,

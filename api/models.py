@@ -94,6 +94,9 @@ class DatasetVersion(Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     counts: Mapped[str] = mapped_column(Text, default="{}")
     warnings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    figures: Mapped[str | None] = mapped_column(Text)
+    """what a job of the version needs (`api.figures.InstanceFigures` as JSON); none for
+    versions stored before it was recorded, until their first job"""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -44,9 +44,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from reshore.api import db, store
-from reshore.api.estimate import estimate_size
+from reshore.api.figures import CHILD_LIMITS, ChildLimits, FiguresError, recorded_figures
 from reshore.api.models import Base, Job, JobStatus, as_utc, utcnow
-from reshore.optimizer.schema import parse_network
 
 log = logging.getLogger("reshore.scheduler")
 
@@ -192,22 +191,24 @@ def record_skipped(session: Session, schedule: Schedule, tick: datetime, reason:
 
 
 def _submit(session: Session, schedule: Schedule, tick: datetime, time_limit_cap: float,
-            reason: str | None, hold_s: float = 0.0) -> str | None:
+            reason: str | None, hold_s: float = 0.0,
+            limits: ChildLimits = CHILD_LIMITS) -> str | None:
     """Insert the tick's run and queue its job, in the caller's transaction; the job id, or
     None when another server had the tick. With `hold_s` the transaction stays open that
-    long once both are written (see `hold_tick`)."""
+    long once both are written (see `hold_tick`). The dataset version is not parsed: its
+    recorded figures (`api.figures`) give the periods, the time limit and the size."""
     versions = store.versions_of(session, schedule.dataset_id)
     if not versions:
         record_skipped(session, schedule, tick, "the dataset has no version")
         return None
     version = versions[-1]
     try:
-        network = parse_network(store.load_instance(session, version.instance_hash))
-    except ValueError as error:
+        figures = recorded_figures(session, version, limits)
+    except FiguresError as error:
         record_skipped(session, schedule, tick,
-                       f"dataset version {version.version} is invalid: {error}")
+                       f"dataset version {version.version} is invalid: {error.reason}")
         return None
-    plan = plan_run(session, schedule, list(network.settings.periods))
+    plan = plan_run(session, schedule, list(figures.periods))
     run = ScheduleRun(schedule_id=schedule.id, tick_at=tick, status="submitted",
                       reason=reason, kind=plan.kind, dataset_version=version.version,
                       previous_job_id=plan.previous_job_id, now_period=plan.now_period,
@@ -224,13 +225,13 @@ def _submit(session: Session, schedule: Schedule, tick: datetime, time_limit_cap
                                  "change_penalty": options.get("change_penalty", 0.0)}
     if schedule.webhook_url:
         job_options["webhook_url"] = schedule.webhook_url
-    asked = options.get("time_limit_s") or network.settings.solver.time_limit_s
+    asked = options.get("time_limit_s") or figures.time_limit_s
     job, _ = store.create_job(session, store.NewJob(
         tenant=schedule.tenant, instance_hash=version.instance_hash, options=job_options,
         time_limit_s=min(asked or time_limit_cap, time_limit_cap),
-        estimated_variables=estimate_size(network).variables,
+        estimated_variables=figures.estimate.variables,
         dataset_id=schedule.dataset_id, dataset_version=version.version,
-        warnings=tuple(dict.fromkeys((*json.loads(version.warnings), *network.warnings)))))
+        warnings=tuple(json.loads(version.warnings))))
     run.job_id = job.id
     session.flush()
     hold_tick(schedule.id, tick, job.id, hold_s)
@@ -249,10 +250,11 @@ def hold_tick(schedule_id: str, tick: datetime, job_id: str, hold_s: float) -> N
 
 
 def fire_due(database_url: str, now: datetime, time_limit_cap: float,
-             tick_hold_s: float = 0.0) -> list[str]:
+             tick_hold_s: float = 0.0, limits: ChildLimits = CHILD_LIMITS) -> list[str]:
     """One pass over every schedule at the moment `now`: the latest due tick of each runs
     (unless paused), the earlier ones are recorded as skipped. Returns the queued job ids.
-    `tick_hold_s`: see `hold_tick`."""
+    `tick_hold_s`: see `hold_tick`; `limits` bound the child process computing the figures
+    of a dataset version stored before they were recorded."""
     queued: list[str] = []
     with db.session_scope(database_url) as session:
         ids = list(session.scalars(select(Schedule.id)))
@@ -275,7 +277,7 @@ def fire_due(database_url: str, now: datetime, time_limit_cap: float,
                 reason = f"ran late: {len(ticks) - 1} earlier tick(s) skipped" if len(
                     ticks) > 1 else None
                 job_id = _submit(session, schedule, ticks[-1], time_limit_cap, reason,
-                                 tick_hold_s)
+                                 tick_hold_s, limits)
                 if job_id is not None:
                     queued.append(job_id)
                     log.info("schedule %s: tick %s queued job %s", schedule.id,
@@ -301,10 +303,11 @@ class Scheduler:
 
     def __init__(self, database_url: str, interval_s: float, time_limit_cap: float,
                  on_queued: Callable[[], None], clock: Clock = utcnow,
-                 tick_hold_s: float = 0.0) -> None:
+                 tick_hold_s: float = 0.0, limits: ChildLimits = CHILD_LIMITS) -> None:
         self.database_url, self.interval_s, self.tick_hold_s = (database_url, interval_s,
                                                                  tick_hold_s)
         self.time_limit_cap, self.on_queued, self.clock = time_limit_cap, on_queued, clock
+        self.limits = limits
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
 
@@ -319,7 +322,7 @@ class Scheduler:
         while not self._stopping.wait(self.interval_s):
             try:
                 if fire_due(self.database_url, self.clock(), self.time_limit_cap,
-                            self.tick_hold_s):
+                            self.tick_hold_s, self.limits):
                     self.on_queued()
             except Exception:
                 log.exception("scheduler pass failed; trying again")

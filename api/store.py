@@ -54,6 +54,15 @@ def store_instance_document(session: Session, digest: str, document: str) -> Non
         session.flush()
 
 
+def instance_document(session: Session, digest: str) -> str:
+    """A stored instance as its canonical JSON text, not parsed."""
+    document = session.scalar(select(StoredInstance.document).where(
+        StoredInstance.hash == digest))
+    if document is None:
+        raise LookupError(f"instance {digest} is not in the store")
+    return document
+
+
 def load_instance(session: Session, digest: str) -> dict[str, Any]:
     stored = session.get(StoredInstance, digest)
     if stored is None:
@@ -192,9 +201,10 @@ def versions_of(session: Session, dataset_id: str) -> list[DatasetVersion]:
 
 def add_version(session: Session, tenant: str, name: str, digest: str,
                 counts: dict[str, int], note: str, dataset: Dataset | None = None,
-                warnings: Sequence[str] = ()) -> Dataset:
+                warnings: Sequence[str] = (), figures: str | None = None) -> Dataset:
     """Store a version of the named dataset (creating the dataset on its first version), with
-    the warnings its reading and validation gave."""
+    the warnings its reading and validation gave and the figures a job of it needs
+    (`api.figures`)."""
     if dataset is None:
         dataset = dataset_by_name(session, tenant, name)
     if dataset is None:
@@ -205,7 +215,8 @@ def add_version(session: Session, tenant: str, name: str, digest: str,
         DatasetVersion.dataset_id == dataset.id)) or 0
     session.add(DatasetVersion(dataset_id=dataset.id, version=latest + 1, instance_hash=digest,
                                note=note, counts=json.dumps(counts),
-                               warnings=json.dumps(list(warnings)), created_at=utcnow()))
+                               warnings=json.dumps(list(warnings)), figures=figures,
+                               created_at=utcnow()))
     session.flush()
     return dataset
 

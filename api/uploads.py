@@ -5,9 +5,10 @@ The child streams every archive member it reads, counting unpacked bytes and dat
 the server's limits before anything is parsed, and checks the used range of every worksheet
 (a single cell in column XFD would make a reader walk 16,384 columns per row). It then checks
 the tables against the data contract. It answers on standard output with one JSON line: the
-validated instance's hash, rows per table and warnings, followed by the instance's canonical
-JSON (which the server stores without parsing it); or the first ERRORS_SHOWN input errors with
-their count per kind; or the status and reason to refuse the upload with:
+validated instance's hash, rows per table, warnings and figures (what a job of it needs,
+`api.figures`), followed by the instance's canonical JSON (which the server stores without
+parsing it); or the first ERRORS_SHOWN input errors with their count per kind; or the status
+and reason to refuse the upload with:
 
     python -m reshore.api.uploads KIND UNPACKED_BYTES ROWS COLUMNS MEMORY_MB ERRORS_SHOWN \
         < upload
@@ -65,6 +66,8 @@ class ValidUpload:
     """the instance's canonical JSON (validated, defaults filled in), to store as it is"""
     counts: dict[str, int]
     warnings: list[str]
+    figures: str
+    """what a job of the instance needs (`api.figures.InstanceFigures`, as JSON)"""
 
 
 class UploadInvalidError(Exception):
@@ -131,7 +134,8 @@ def read_upload(body: bytes, content_type: str, limits: UploadLimits) -> ValidUp
     if "valid" in answer:
         valid = answer["valid"]
         return ValidUpload(digest=valid["digest"], document=document.decode("utf-8"),
-                           counts=valid["counts"], warnings=valid["warnings"])
+                           counts=valid["counts"], warnings=valid["warnings"],
+                           figures=valid["figures"])
     if "refused" in answer:
         raise UploadRefusedError(int(answer["refused"]["status"]), answer["refused"]["reason"])
     if "errors" in answer:
@@ -279,7 +283,7 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _Bud
                                      f" {_one_line(error)}") from error
 
 
-def _limit_memory(memory_mb: int) -> None:
+def limit_memory(memory_mb: int) -> None:
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -287,10 +291,15 @@ def _limit_memory(memory_mb: int) -> None:
 
 def validate_in_child(raw: RawInstance) -> ValidUpload:
     """Check the raw tables against the data contract; raises `InvalidNetwork`."""
+    from reshore.api.figures import figures_of
     from reshore.api.instances import counts
-    from reshore.api.store import canonical
-    from reshore.optimizer.schema import ContractError, InvalidNetwork, parse_network
-    from reshore.optimizer.solve import input_hash
+    from reshore.optimizer.schema import (
+        ContractError,
+        InvalidNetwork,
+        canonical_json,
+        hash_of_canonical,
+        parse_network,
+    )
 
     try:
         network = parse_network(raw.tables, raw.warnings)
@@ -299,8 +308,10 @@ def validate_in_child(raw: RawInstance) -> ValidUpload:
     except Exception as error:  # a gap in the contract's checks is the file's error, not a 500
         raise InvalidNetwork([ContractError("instance", None, None, "the instance could not be"
                                             f" validated ({type(error).__name__})")]) from error
-    return ValidUpload(digest=input_hash(network), document=canonical(network.to_tables()),
-                       counts=counts(raw.tables), warnings=list(network.warnings))
+    document = canonical_json(network)
+    return ValidUpload(digest=hash_of_canonical(document), document=document,
+                       counts=counts(raw.tables), warnings=list(network.warnings),
+                       figures=figures_of(network).to_json())
 
 
 def errors_answer(invalid: InvalidNetwork, shown: int) -> dict[str, Any]:
@@ -316,7 +327,7 @@ def errors_answer(invalid: InvalidNetwork, shown: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     form, unpacked, rows, columns, memory_mb, shown = argv
-    _limit_memory(int(memory_mb))
+    limit_memory(int(memory_mb))
     from reshore.optimizer.schema import InvalidNetwork
 
     limits = UploadLimits(unpacked_bytes=int(unpacked), rows=int(rows), columns=int(columns),
@@ -326,7 +337,8 @@ def main(argv: list[str]) -> int:
     try:
         valid = validate_in_child(read_in_child(form, body, limits))
         answer: dict[str, Any] = {"valid": {"digest": valid.digest, "counts": valid.counts,
-                                            "warnings": valid.warnings}}
+                                            "warnings": valid.warnings,
+                                            "figures": valid.figures}}
         document = valid.document
     except UploadRefusedError as refused:
         answer = {"refused": {"status": refused.status, "reason": refused.reason}}

@@ -437,10 +437,24 @@ def planned_solves(network: Network, *, break_even_countries: Sequence[str] = ()
                    tolerance: float = 0.005, max_rate: float = 1.0,
                    weights: Sequence[float] = DEFAULT_RISK_WEIGHTS,
                    with_site_values: bool = True) -> int:
-    """Solves `analyze` runs at most: rp, ev, one per scenario, eev; one per risk weight; one
-    break-even search per country; the base and two per candidate site."""
-    candidates = sum(1 for s in network.sites if s.status == "candidate")
-    return (3 + len(network.scenarios) + len(weights)
+    """Solves `analyze` runs at most on `network` (`solve_count`)."""
+    return solve_count(len(network.scenarios), candidate_sites(network),
+                       break_even_countries=break_even_countries, tolerance=tolerance,
+                       max_rate=max_rate, weights=weights, with_site_values=with_site_values)
+
+
+def candidate_sites(network: Network) -> int:
+    return sum(1 for s in network.sites if s.status == "candidate")
+
+
+def solve_count(scenarios: int, candidates: int, *, break_even_countries: Sequence[str] = (),
+                tolerance: float = 0.005, max_rate: float = 1.0,
+                weights: Sequence[float] = DEFAULT_RISK_WEIGHTS,
+                with_site_values: bool = True) -> int:
+    """Solves `analyze` runs at most for an instance of `scenarios` scenarios and `candidates`
+    candidate sites: rp, ev, one per scenario, eev; one per risk weight; one break-even search
+    per country; the base and two per candidate site."""
+    return (3 + scenarios + len(weights)
             + len(break_even_countries) * bisection_solves(max_rate, tolerance)
             + ((1 + 2 * candidates) if with_site_values else 0))
 

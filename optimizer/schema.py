@@ -9,6 +9,8 @@ row and column, and all of them are raised together in one `InvalidNetwork`.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
@@ -727,3 +729,13 @@ def _at_input_row(error: ContractError, row_numbers: Mapping[str, list[int]]) ->
     if error.row is None or not numbers or error.row > len(numbers):
         return error
     return replace(error, row=numbers[error.row - 1])
+
+
+def canonical_json(network: Network) -> str:
+    """The instance's canonical JSON form: its tables, keys sorted, no spaces."""
+    return json.dumps(network.to_tables(), sort_keys=True, separators=(",", ":"))
+
+
+def hash_of_canonical(document: str) -> str:
+    """SHA-256 of an instance's canonical JSON form: the same input, the same hash."""
+    return hashlib.sha256(document.encode()).hexdigest()

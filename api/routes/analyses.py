@@ -13,12 +13,9 @@ from fastapi import APIRouter, HTTPException, Response, status
 from reshore.api import store
 from reshore.api.analyses import analysis_time_limit, is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
-from reshore.api.instances import sized
-from reshore.api.jobs import apply_risk
 from reshore.api.models import Job, JobStatus
-from reshore.api.routes.jobs import _check_threads, _source, _time_limit, job_view
+from reshore.api.routes.jobs import _check_threads, _source, _time_limit, checked_size, job_view
 from reshore.api.schemas import AnalysisCreate, JobCreate, JobLinks, JobView, Problem
-from reshore.optimizer.solve import input_hash
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 
@@ -56,22 +53,22 @@ def submit_analysis(body: AnalysisCreate, session: SessionDep, tenant: TenantDep
                     response: Response) -> JobView:
     """Queue an analysis of an instance or a stored dataset; answers at once. Its time limit
     is the per-sub-solve limit times the sub-solves it runs at most."""
-    source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
-    network, version, warnings = _source(session, settings, tenant, source)
-    _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
-    risk = body.options.risk.model_dump() if body.options.risk else None
-    estimate = sized(apply_risk(network, risk), settings)
-    digest = input_hash(network)
-    store.store_instance(session, digest, network.to_tables())
+    source = _source(session, settings, tenant, JobCreate(
+        instance=body.instance, dataset=body.dataset, options=body.options))
+    _check_threads(source.figures, body.options, settings,
+                   from_dataset=body.dataset is not None)
+    estimate = checked_size(source.figures, settings)
+    if source.network is not None:
+        store.store_instance(session, source.digest, source.network.to_tables())
     options = body.options.model_dump(mode="json", exclude_none=True)
     options["analysis"] = body.analysis.model_dump(mode="json")
-    per_sub_solve = _time_limit(network, body.options, settings)
+    per_sub_solve = _time_limit(source.figures, body.options, settings)
     job, _ = store.create_job(session, store.NewJob(
-        tenant=tenant, instance_hash=digest, options=options,
-        time_limit_s=analysis_time_limit(network, options["analysis"], per_sub_solve),
+        tenant=tenant, instance_hash=source.digest, options=options,
+        time_limit_s=analysis_time_limit(source.figures, options["analysis"], per_sub_solve),
         estimated_variables=estimate.variables,
-        dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
-        warnings=warnings))
+        dataset_id=body.dataset.id if body.dataset else None,
+        dataset_version=source.version, warnings=source.warnings))
     session.commit()
     if dispatcher is not None:
         dispatcher.wake()

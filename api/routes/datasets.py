@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from reshore.api import store
 from reshore.api.deps import SessionDep, SettingsDep, TenantDep
+from reshore.api.figures import figures_of
 from reshore.api.instances import (
     XLSX,
     counts,
@@ -57,7 +58,7 @@ def _store(session: SessionDep, settings: SettingsDep, tenant: str, name: str, r
     digest = input_hash(network)
     store.store_instance(session, digest, tables)
     return store.add_version(session, tenant, name, digest, counts(raw), note, dataset,
-                             network.warnings)
+                             network.warnings, figures_of(network).to_json())
 
 
 def _dataset(session: SessionDep, tenant: str, dataset_id: str) -> Dataset:
@@ -100,7 +101,7 @@ async def import_dataset(request: Request, session: SessionDep, tenant: TenantDe
         upload = read_upload(body, content_type, settings)
         store.store_instance_document(session, upload.digest, upload.document)
         dataset = store.add_version(session, tenant, name, upload.digest, upload.counts, note,
-                                    warnings=upload.warnings)
+                                    warnings=upload.warnings, figures=upload.figures)
         view = dataset_view(session, dataset)
         session.commit()
         return view

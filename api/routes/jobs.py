@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
@@ -11,9 +12,10 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from reshore.api import store
 from reshore.api.analyses import is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
-from reshore.api.instances import XLSX, sized, validated
-from reshore.api.jobs import apply_risk
-from reshore.api.models import Job, JobStatus, as_utc, utcnow
+from reshore.api.estimate import SizeEstimate
+from reshore.api.figures import FiguresError, InstanceFigures, figures_of, recorded_figures
+from reshore.api.instances import XLSX, figure_limits, validated, within_limits
+from reshore.api.models import DatasetVersion, Job, JobStatus, as_utc, utcnow
 from reshore.api.schemas import (
     DatasetRef,
     JobCreate,
@@ -62,35 +64,63 @@ def _request_hash(body: JobCreate) -> str:
     return hashlib.sha256(store.canonical(body.model_dump(mode="json")).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Source:
+    """What a job solves: the instance's hash, its figures (`api.figures`) and warnings, and
+    either the instance that came in the body or the dataset version named."""
+
+    digest: str
+    figures: InstanceFigures
+    warnings: tuple[str, ...]
+    network: Network | None = None
+    version: int | None = None
+
+
 def _source(session: SessionDep, settings: SettingsDep, tenant: str,
-            body: JobCreate) -> tuple[Network, int | None, tuple[str, ...]]:
-    """The instance to solve, for a dataset the version used, and the instance's warnings
-    (a dataset version's, from reading its upload, first)."""
+            body: JobCreate) -> Source:
+    """The instance to solve. A dataset version is not parsed here: its figures were recorded
+    when it was validated (or are computed once, in a bounded child process)."""
     if body.dataset is None:
         network = validated(body.instance, settings)
-        return network, None, network.warnings
-    dataset = store.find_dataset(session, tenant, body.dataset.id)
+        return Source(digest=input_hash(network), figures=figures_of(network),
+                      warnings=network.warnings, network=network)
+    version = _dataset_version(session, tenant, body.dataset)
+    try:
+        figures = recorded_figures(session, version, figure_limits(settings))
+    except FiguresError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "dataset", "version"], "type": "invalid_dataset",
+            "msg": f"version {version.version} cannot be solved: {error.reason}",
+            "errors": error.errors}]) from error
+    return Source(digest=version.instance_hash, figures=figures,
+                  warnings=tuple(json.loads(version.warnings)), version=version.version)
+
+
+def _dataset_version(session: SessionDep, tenant: str, ref: DatasetRef) -> DatasetVersion:
+    dataset = store.find_dataset(session, tenant, ref.id)
     if dataset is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "dataset", "id"], "msg": "no such dataset", "type": "not_found"}])
     versions = {v.version: v for v in store.versions_of(session, dataset.id)}
-    number = body.dataset.version or max(versions)
+    number = ref.version or max(versions)
     if number not in versions:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "dataset", "version"], "type": "not_found",
             "msg": f"no such version; versions are 1 to {max(versions)}"}])
-    network = validated(store.load_instance(session, versions[number].instance_hash),
-                        settings)
-    stored: list[str] = json.loads(versions[number].warnings)
-    return network, number, tuple(dict.fromkeys((*stored, *network.warnings)))
+    return versions[number]
 
 
-def _time_limit(network: Network, options: JobOptions, settings: SettingsDep) -> float:
+def checked_size(figures: InstanceFigures, settings: SettingsDep) -> SizeEstimate:
+    """The recorded size estimate; 413 when it exceeds the server's limits."""
+    return within_limits(figures.estimate, len(figures.periods), settings)
+
+
+def _time_limit(figures: InstanceFigures, options: JobOptions, settings: SettingsDep) -> float:
     if options.time_limit_s is not None and options.time_limit_s > settings.max_time_limit_s:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "options", "time_limit_s"], "type": "less_than_equal",
             "msg": f"must be at most {settings.max_time_limit_s:g} s (this server's limit)"}])
-    asked = options.time_limit_s or network.settings.solver.time_limit_s
+    asked = options.time_limit_s or figures.time_limit_s
     return min(asked or settings.default_time_limit_s, settings.max_time_limit_s)
 
 
@@ -111,7 +141,7 @@ def _check_start_job(session: SessionDep, tenant: str, options: JobOptions) -> N
             "msg": f"no job {options.start_from_job} of this tenant"}])
 
 
-def _check_threads(network: Network, options: JobOptions, settings: SettingsDep,
+def _check_threads(figures: InstanceFigures, options: JobOptions, settings: SettingsDep,
                    from_dataset: bool) -> None:
     """`threads`, asked for by the job or by the instance's settings.solver, is at most the
     cores of a worker (`max_job_threads`): more would only oversubscribe the machine."""
@@ -119,7 +149,7 @@ def _check_threads(network: Network, options: JobOptions, settings: SettingsDep,
     where: list[str | int] = (["body", "dataset"] if from_dataset
                               else ["body", "instance", "settings", "solver", "threads"])
     for loc, asked in ((["body", "options", "threads"], options.threads),
-                       (where, network.settings.solver.threads)):
+                       (where, figures.threads)):
         if asked is not None and not 1 <= asked <= most:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
                 "loc": loc, "type": "less_than_equal",
@@ -140,22 +170,21 @@ def submit_job(body: JobCreate, session: SessionDep, tenant: TenantDep, settings
     """Queue a solve of an instance or a stored dataset; answers at once with the job."""
     _no_analysis(body.options)
     _check_start_job(session, tenant, body.options)
-    network, version, warnings = _source(session, settings, tenant, body)
-    _check_threads(network, body.options, settings, from_dataset=body.dataset is not None)
-    risk = body.options.risk.model_dump() if body.options.risk else None
-    estimate = sized(apply_risk(network, risk), settings)
-    tables = network.to_tables()
-    digest = input_hash(network)
-    store.store_instance(session, digest, tables)
+    source = _source(session, settings, tenant, body)
+    _check_threads(source.figures, body.options, settings,
+                   from_dataset=body.dataset is not None)
+    estimate = checked_size(source.figures, settings)
+    if source.network is not None:
+        store.store_instance(session, source.digest, source.network.to_tables())
     try:
         job, created = store.create_job(session, store.NewJob(
-            tenant=tenant, instance_hash=digest,
+            tenant=tenant, instance_hash=source.digest,
             options=body.options.model_dump(mode="json", exclude_none=True),
-            time_limit_s=_time_limit(network, body.options, settings),
+            time_limit_s=_time_limit(source.figures, body.options, settings),
             estimated_variables=estimate.variables,
-            dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
-            idempotency_key=idempotency_key, request_hash=_request_hash(body),
-            warnings=warnings))
+            dataset_id=body.dataset.id if body.dataset else None,
+            dataset_version=source.version, idempotency_key=idempotency_key,
+            request_hash=_request_hash(body), warnings=source.warnings))
     except store.IdempotencyConflictError as conflict:
         raise HTTPException(status.HTTP_409_CONFLICT, str(conflict)) from conflict
     session.commit()

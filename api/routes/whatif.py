@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,18 +21,25 @@ from sqlalchemy import select
 from reshore.api import store
 from reshore.api.analyses import is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
-from reshore.api.instances import XLSX, sized
-from reshore.api.jobs import apply_risk
+from reshore.api.figures import FiguresError
+from reshore.api.instances import XLSX, figure_limits
 from reshore.api.models import Job, JobStatus, WhatIfRun, as_utc
-from reshore.api.routes.jobs import _check_threads, _no_analysis, _source, _time_limit
+from reshore.api.routes.jobs import (
+    Source,
+    _check_threads,
+    _no_analysis,
+    _source,
+    _time_limit,
+    checked_size,
+)
 from reshore.api.schemas import DatasetRef, Instance, JobCreate, JobOptions, Problem
+from reshore.api.variant_runs import VariantRun, run_of, runs_in_child
 from reshore.optimizer.io import write_json
 from reshore.optimizer.report import write_report
 from reshore.optimizer.schema import Network, parse_network
-from reshore.optimizer.solve import input_hash
 from reshore.optimizer.variants import (
-    AppliedVariant,
     VariantError,
+    VariantsFile,
     apply_all,
     parse_variants,
     variant_count,
@@ -145,39 +153,41 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
             "loc": ["body", "options", "start_from_job"], "type": "value_error",
             "msg": "a what-if run starts its variants from its base: give `warm_start`"}])
     source = JobCreate(instance=body.instance, dataset=body.dataset, options=body.options)
-    base, version, warnings = _source(session, settings, tenant, source)
-    _check_threads(base, body.options, settings, from_dataset=body.dataset is not None)
+    base_source = _source(session, settings, tenant, source)
+    _check_threads(base_source.figures, body.options, settings,
+                   from_dataset=body.dataset is not None)
+    children = []
+    base_job: str | None = None
     try:
         document = parse_variants(body.variants, "variants")
         count = variant_count(document)
         if count > MAX_VARIANTS:
             raise VariantError([f"the variants expand to {count} variants; at most"
                                 f" {MAX_VARIANTS} per run"])
-        applied = apply_all(base, document)
+        for variant in _variant_runs(session, settings, base_source, body.variants, document):
+            estimate = checked_size(variant.figures, settings)
+            store.store_instance_document(session, variant.digest, variant.document)
+            options = body.options.model_dump(mode="json", exclude_none=True)
+            if body.warm_start and base_job is not None:
+                options["start_from_job"] = base_job
+            job, _ = store.create_job(session, store.NewJob(
+                tenant=tenant, instance_hash=variant.digest, options=options,
+                time_limit_s=_time_limit(variant.figures, body.options, settings),
+                estimated_variables=estimate.variables,
+                dataset_id=body.dataset.id if body.dataset else None,
+                dataset_version=base_source.version,
+                warnings=tuple(dict.fromkeys((*base_source.warnings, *variant.warnings)))))
+            base_job = base_job or job.id
+            children.append({"name": variant.name, "job_id": job.id, "notes": variant.notes})
     except VariantError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
             {"loc": ["body", "variants"], "msg": problem, "type": "variant"}
             for problem in error.problems]) from None
-    runs = [AppliedVariant(BASE, base), *applied]
-    risk = body.options.risk.model_dump() if body.options.risk else None
-    children = []
-    base_job: str | None = None
-    for variant in runs:
-        network = variant.network
-        estimate = sized(apply_risk(network, risk), settings)
-        digest = input_hash(network)
-        store.store_instance(session, digest, network.to_tables())
-        options = body.options.model_dump(mode="json", exclude_none=True)
-        if body.warm_start and base_job is not None:
-            options["start_from_job"] = base_job
-        job, _ = store.create_job(session, store.NewJob(
-            tenant=tenant, instance_hash=digest, options=options,
-            time_limit_s=_time_limit(network, body.options, settings),
-            estimated_variables=estimate.variables,
-            dataset_id=body.dataset.id if body.dataset else None, dataset_version=version,
-            warnings=tuple(dict.fromkeys((*warnings, *network.warnings)))))
-        base_job = base_job or job.id
-        children.append({"name": variant.name, "job_id": job.id, "notes": variant.notes})
+    except FiguresError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "dataset", "version"], "type": "invalid_dataset",
+            "msg": f"the dataset version cannot be solved: {error.reason}",
+            "errors": error.errors}]) from error
     run = WhatIfRun(id=store.new_id("wif"), tenant=tenant, children=json.dumps(children))
     session.add(run)
     session.commit()
@@ -185,6 +195,19 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
         dispatcher.wake()
     response.headers["Location"] = f"/v1/whatif/{run.id}"
     return _view(session, run)
+
+
+def _variant_runs(session: SessionDep, settings: SettingsDep, base: Source,
+                  variants: dict[str, Any], document: VariantsFile) -> Iterator[VariantRun]:
+    """The base and every variant applied to it: here for an instance of the request, in a
+    bounded child process for a stored dataset (`api.variant_runs`)."""
+    if base.network is None:
+        yield from runs_in_child(store.instance_document(session, base.digest), variants,
+                                 figure_limits(settings), BASE)
+        return
+    yield run_of(BASE, base.network, [])
+    for applied in apply_all(base.network, document):
+        yield run_of(applied.name, applied.network, applied.notes)
 
 
 @router.get("/{run_id}", response_model=WhatIfView, responses=NOT_FOUND)

@@ -17,8 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 
@@ -27,7 +25,7 @@ from reshore.models.built import BuiltModel
 from reshore.optimizer.decisions import impose_first_stage
 from reshore.optimizer.prepare import PreparedNetwork, prepare
 from reshore.optimizer.results import Plan, PlanStatus, Timings, make_plan
-from reshore.optimizer.schema import Network
+from reshore.optimizer.schema import Network, canonical_json, hash_of_canonical
 from reshore.optimizer.solve.diagnosis import diagnose_infeasibility
 from reshore.optimizer.solve.handoff import HandOff, HeldBack, to_highs_lp
 from reshore.optimizer.solve.highs import HighsOutcome, MipStart, run_highs
@@ -40,8 +38,7 @@ __all__ = ["Amend", "HandOff", "HeldBack", "HighsOutcome", "MipStart", "Progress
 
 def input_hash(network: Network) -> str:
     """SHA-256 of the instance's canonical JSON form: the same input, the same hash."""
-    canonical = json.dumps(network.to_tables(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hash_of_canonical(canonical_json(network))
 
 
 Amend = Callable[[BuiltModel, PreparedNetwork], MipStart | None]

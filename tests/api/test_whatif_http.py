@@ -106,6 +106,32 @@ def test_warm_started_variants_wait_for_the_base_and_start_from_its_plan(
         assert other.status_code == 422 and "start_from_job" in other.text
 
 
+def test_a_whatif_of_a_stored_dataset_applies_the_variants_outside_the_api_process(
+        server: Server) -> None:
+    """The base from a stored dataset: the variants are applied in a bounded child process
+    (api.variant_runs); the children solve to the same optima as from the instance, and a bad
+    variant of a dataset is a 422 naming it."""
+    with server.client(new_key(server.database_url, "whatif-dataset")) as client:
+        dataset = client.post("/v1/datasets", json={"name": "two-sites",
+                                                    "instance": two_site_transport()}).json()
+        submitted = client.post("/v1/whatif", json={"dataset": {"id": dataset["id"]},
+                                                    "variants": VARIANTS,
+                                                    "options": {"mip_gap": 1e-9}})
+        assert submitted.status_code == 202, submitted.text
+        run = submitted.json()
+        assert [c["name"] for c in run["children"]] == ["base", "cheap_b", "tiny_sites"]
+        view = whatif_done(client, run["id"])
+        assert [c["plan_status"] for c in view["children"]] == ["optimal", "optimal", "infeasible"]
+        base_job = client.get(f"/v1/jobs/{run['children'][0]['job_id']}").json()
+        assert base_job["dataset"] == {"id": dataset["id"], "version": 1}
+        check_comparison(client, run["id"])
+        bad = client.post("/v1/whatif", json={"dataset": {"id": dataset["id"]}, "variants": {
+            "variants": [{"name": "x", "changes": [
+                {"table": "sites", "where": {"site": "HOU"}, "delete": True}]}]}})
+        assert bad.status_code == 422
+        assert "variant 'x' change 1: where" in bad.text
+
+
 def test_a_bad_variant_is_a_422_naming_it(server: Server) -> None:
     with server.client(new_key(server.database_url, "whatif")) as client:
         answer = client.post("/v1/whatif", json={"instance": two_site_transport(), "variants": {
