@@ -77,6 +77,29 @@ def test_an_analysis_gives_the_hand_worked_figures_and_stays_with_its_tenant(
         assert client.get(f"/v1/jobs/{analysis['id']}/report").status_code == 409
 
 
+def test_an_analysis_of_a_stored_dataset_takes_its_time_limit_from_the_recorded_figures(
+        server: Server) -> None:
+    """A stored dataset is not parsed at submission: the recorded figures (2 scenarios, 1
+    candidate site) give the sub-solves at most, 3 + 2 + 6 = 11 without break-even searches
+    and site values, and the analysis gives the hand-worked rp 180 and vss 70."""
+    with server.client(new_key(server.database_url, "dataset-analyst")) as client:
+        dataset = client.post("/v1/datasets", json={"name": "gamble",
+                                                    "instance": capacity_gamble()}).json()
+        submitted = client.post("/v1/analyses", json={
+            "dataset": {"id": dataset["id"]},
+            "options": {"mip_gap": 1e-9, "time_limit_s": 20},
+            "analysis": {"site_values": False}})
+        assert submitted.status_code == 202, submitted.text
+        analysis = submitted.json()
+        assert analysis["time_limit_s"] == pytest.approx(11 * 20)
+        assert analysis["dataset"] == {"id": dataset["id"], "version": 1}
+        view = wait_for(client, analysis["id"], lambda v: v["status"] in FINAL, timeout=240)
+        assert view["status"] == "succeeded", view["error"]
+        figures = client.get(f"/v1/analyses/{analysis['id']}/result").json()
+        assert (figures["rp"], figures["vss"]) == pytest.approx((180, 70))
+        assert figures["site_values"] == []
+
+
 def test_a_solve_job_is_no_analysis_and_bad_options_are_named(server: Server) -> None:
     with server.client(new_key(server.database_url, "analyst-2")) as client:
         job = client.post("/v1/jobs", json={"instance": capacity_gamble()}).json()
