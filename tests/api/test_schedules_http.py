@@ -118,7 +118,7 @@ def test_two_servers_over_one_postgres_fire_each_tick_once(tmp_path: Path) -> No
                 assert created.status_code == 201, created.text
                 runs_path = f"/v1/schedules/{created.json()['id']}/runs"
                 deadline = time.monotonic() + 120
-                while len(client.get(runs_path).json()["items"]) < 6:
+                while len(_items(client.get(runs_path))) < 6:
                     assert time.monotonic() < deadline, "the schedule did not tick"
                     time.sleep(0.2)
         finally:
@@ -166,3 +166,10 @@ def test_dataset_version_from_a_change_list(server: Server) -> None:
             {"table": "demand", "set": {"quantity": 1}}]})
         assert both.status_code == 422 and "either instance or changes" in both.text
         assert client.get(f"/v1/datasets/{data}").json()["latest_version"] == 2
+
+
+def _items(answer: httpx.Response) -> list[object]:
+    """The items of a list answer; a failed answer fails the test with its body."""
+    assert answer.status_code == 200, answer.text
+    items: list[object] = answer.json()["items"]
+    return items
