@@ -150,6 +150,16 @@ def listed_ids(url: str, token: str) -> set[str]:
 
 
 STARTED = re.compile(r"^run \d+ started on \S+:(\d+)$", re.MULTILINE)
+KILLED = "solver process killed"
+"""How a job's log names the loss of its solver process."""
+
+
+def job_log(url: str, tokens: list[str], tenant: str, job: str) -> str:
+    """The log of `job`, read with its tenant's key (tenants are `load<i>`)."""
+    token = tokens[int(tenant.removeprefix("load"))]
+    with httpx.Client(base_url=url, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        return client.get(f"/v1/jobs/{job}/log").text
 
 
 def kill_a_busy_solver(url: str, tokens: list[str], tally: Tally, after: int,
@@ -285,9 +295,15 @@ def main() -> int:
             "lost_jobs": lost, "unfinished_jobs": unfinished, "errors": tally.errors[:20],
         }
         if args.kill_solver:
-            report["killed"] = {**killed, "tenant": tally.tenant_of.get(killed.get("job") or ""),
-                                "final_state": tally.final.get(killed.get("job") or ""),
-                                "attempts": tally.attempts.get(killed.get("job") or "")}
+            # the process named in one job's log may have moved on to the tenant's next job
+            # by the time the signal arrives: the job it hit is the one whose log says so
+            hit = [job for job in tally.submitted
+                   if KILLED in job_log(url, tokens, tally.tenant_of[job], job)]
+            report["killed"] = {"pid": killed.get("pid"), "named_in_log_of": killed.get("job"),
+                                "jobs_hit": [{"job": job, "tenant": tally.tenant_of[job],
+                                              "final_state": tally.final.get(job),
+                                              "attempts": tally.attempts.get(job)}
+                                             for job in hit]}
         report["jobs_run_more_than_once"] = {
             job: {"tenant": tally.tenant_of[job], "attempts": n}
             for job, n in tally.attempts.items() if n > 1}
