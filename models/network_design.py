@@ -666,14 +666,16 @@ def define_scenario_cost(b: BuiltModel, data: PreparedNetwork) -> None:
     for family, cost in first_stage.items():
         column = np.tile(np.arange(len(cost)), len(S))
         rows.add(family, np.repeat(every, len(cost)), column, np.tile(-cost / unit, len(S)))
-    scenario_row = {s: i for i, s in enumerate(S)}
+    scenario_row = pd.Index(S)
     for family, frame in coefficients.frames.items():
         if len(frame) != b.families[family].size:
             raise ValueError(f"{len(frame)} unit costs for {b.families[family].size} {family}"
                              " variables")
         total = frame.drop(columns=KEYS[family]).sum(axis=1).to_numpy(dtype=float)
-        rows.add(family, frame.scenario.map(scenario_row).to_numpy(),
-                 np.arange(len(frame)), -total / unit)
+        row = scenario_row.get_indexer(pd.Index(frame.scenario))
+        if (row < 0).any():
+            raise ValueError(f"{family} unit costs name a scenario not among {S}")
+        rows.add(family, row, np.arange(len(frame)), -total / unit)
     b.add_block("scenario_cost_definition", rows, 0.0, 0.0)
 
 
