@@ -315,24 +315,34 @@ def define_shipments_need_operating_site(b: BuiltModel, data: PreparedNetwork) -
     each row is ranked by its lane's cost among the sites serving the same customer, period
     and scenario, and the solve keeps the cheapest ones (`SolveOptions.cheapest_sites_kept`),
     where the relaxation sends flow first."""
-    ship = _ship_arrivals(b, data)
-    if ship.empty:
+    shipments, S = data.shipments, data.scenarios
+    if shipments.empty:
         return
-    demand = data.demand.rename(columns={"period": "arrival"})
-    lane_cost = (np.repeat(data.shipments.transport_cost_per_unit.to_numpy(dtype=float),
-                           len(data.scenarios))
+    ship = b.families["ship"].keys  # shipment by shipment, scenarios innermost
+    # Rows in the order their (site, customer, period, scenario) first appears among the ship
+    # variables: each (site, customer, period) at its first shipment, its scenarios in order.
+    lanes = shipments.groupby(["site", "customer", "period"], sort=False)
+    lane = lanes.ngroup().to_numpy()
+    first = lanes.head(1)
+    row = (np.repeat(lane, len(S)) * len(S)) + np.tile(np.arange(len(S)), len(shipments))
+    demand = (data.demand.set_index(["customer", "product", "period", "scenario"]).quantity
+              .unstack("scenario").reindex(columns=S))
+    arriving = shipments[["customer", "product", "arrival"]].merge(
+        demand, left_on=["customer", "product", "arrival"], right_index=True, how="left",
+        sort=False)
+    quantity = arriving[S].to_numpy(dtype=float).ravel()
+    lane_cost = (np.repeat(shipments.transport_cost_per_unit.to_numpy(dtype=float), len(S))
                  + data.shipment_tariffs.tariff_per_unit.to_numpy(dtype=float))
-    ship = ship.assign(lane_cost=lane_cost).merge(
-        demand, on=["customer", "product", "arrival", "scenario"], how="left", sort=False)
-    group = ship.groupby(["site", "customer", "period", "scenario"], sort=False)
-    row = group.ngroup().to_numpy()
-    heads = group.head(1).reset_index(drop=True)
-    need = ship.quantity.fillna(0.0).groupby(row).sum().to_numpy()
-    rows = Rows(len(heads))
+    need = pd.Series(np.nan_to_num(quantity)).groupby(row).sum().to_numpy()
+    rows = Rows(len(first) * len(S))
     rows.add("ship", row, ship.position, 1.0)
-    rows.add("site_operating", np.arange(len(heads)),
-             b.positions("site_operating", heads[["site", "period"]]), -need)
-    heads["lane_cost"] = ship.lane_cost.groupby(row).mean().to_numpy()
+    site_operating = np.repeat(b.positions("site_operating", first[["site", "period"]]), len(S))
+    rows.add("site_operating", np.arange(rows.count), site_operating, -need)
+    heads = pd.DataFrame({
+        "customer": np.repeat(pd.factorize(first.customer)[0], len(S)),
+        "period": np.repeat(first.period.to_numpy(), len(S)),
+        "scenario": np.tile(np.arange(len(S)), len(first)),
+        "lane_cost": pd.Series(lane_cost).groupby(row).mean().to_numpy()})
     rank = heads.groupby(["customer", "period", "scenario"]).lane_cost.rank(method="first")
     b.add_block("shipments_need_operating_site", rows, -np.inf, 0.0,
                 priority=rank.to_numpy(dtype=np.int64))
