@@ -236,20 +236,35 @@ def define_demand_service(b: BuiltModel, data: PreparedNetwork) -> None:
     unmet = b.families["unmet"].keys
     rows = Rows(len(unmet))
     rows.add("unmet", unmet.position, unmet.position, 1.0)
-    ship = _ship_arrivals(b, data)
-    served = ship.merge(unmet, left_on=["customer", "product", "arrival", "scenario"],
-                        right_on=["customer", "product", "period", "scenario"],
-                        suffixes=("_ship", ""))
-    rows.add("ship", served.position, served.position_ship, 1.0)
+    served = _demand_served(data, data.shipments).ravel()  # ship variable by ship variable
+    arrives = np.flatnonzero(served >= 0)
+    rows.add("ship", served[arrives], arrives, 1.0)
     quantity = data.demand.quantity.to_numpy(dtype=float)
     b.add_block("demand_service", rows, quantity, quantity)
 
 
-def _ship_arrivals(b: BuiltModel, data: PreparedNetwork) -> pd.DataFrame:
-    """The ship variables' keys with each shipment's arrival period."""
-    ship = b.families["ship"].keys
-    arrival = np.repeat(data.shipments.arrival.to_numpy(dtype=np.int64), len(data.scenarios))
-    return ship.assign(arrival=arrival)
+def _demand_served(data: PreparedNetwork, shipments: pd.DataFrame) -> np.ndarray:
+    """For each row of `shipments` (customer, product, arrival) and each scenario (columns in
+    `data.scenarios` order), the demand row (and unmet variable) it arrives to serve; -1 where
+    nothing is demanded. Row by row it is the ship variables' order, scenarios innermost."""
+    demand = data.demand
+    row = (demand.assign(row=np.arange(len(demand)))
+           .set_index(["customer", "product", "period", "scenario"]).row
+           .unstack("scenario").reindex(columns=data.scenarios))
+    served = shipments[["customer", "product", "arrival"]].merge(
+        row, left_on=["customer", "product", "arrival"], right_index=True, how="left",
+        sort=False)[data.scenarios].to_numpy(dtype=float)
+    rows: np.ndarray = np.nan_to_num(served, nan=-1.0).astype(np.int64)
+    return rows.reshape(len(shipments), len(data.scenarios))
+
+
+def _demanded(data: PreparedNetwork, shipments: pd.DataFrame) -> np.ndarray:
+    """The demand each ship variable over `shipments` arrives to serve (0 where none), in the
+    ship variables' order (scenarios innermost)."""
+    served = _demand_served(data, shipments).ravel()
+    quantity = data.demand.quantity.to_numpy(dtype=float)
+    demanded: np.ndarray = np.where(served >= 0, quantity[served], 0.0)
+    return demanded
 
 
 # --- capacities and linking -----------------------------------------------------------------
@@ -325,15 +340,10 @@ def define_shipments_need_operating_site(b: BuiltModel, data: PreparedNetwork) -
     lane = lanes.ngroup().to_numpy()
     first = lanes.head(1)
     row = (np.repeat(lane, len(S)) * len(S)) + np.tile(np.arange(len(S)), len(shipments))
-    demand = (data.demand.set_index(["customer", "product", "period", "scenario"]).quantity
-              .unstack("scenario").reindex(columns=S))
-    arriving = shipments[["customer", "product", "arrival"]].merge(
-        demand, left_on=["customer", "product", "arrival"], right_index=True, how="left",
-        sort=False)
-    quantity = arriving[S].to_numpy(dtype=float).ravel()
+    quantity = _demanded(data, shipments)
     lane_cost = (np.repeat(shipments.transport_cost_per_unit.to_numpy(dtype=float), len(S))
                  + data.shipment_tariffs.tariff_per_unit.to_numpy(dtype=float))
-    need = pd.Series(np.nan_to_num(quantity)).groupby(row).sum().to_numpy()
+    need = pd.Series(quantity).groupby(row).sum().to_numpy()
     rows = Rows(len(first) * len(S))
     rows.add("ship", row, ship.position, 1.0)
     site_operating = np.repeat(b.positions("site_operating", first[["site", "period"]]), len(S))
@@ -366,15 +376,15 @@ def define_single_sourcing(b: BuiltModel, data: PreparedNetwork) -> None:
     one = Rows(int(choice.max()) + 1)
     one.add("assign", choice, assign.position, 1.0)
     b.add_block("one_source_per_product", one, 1.0, 1.0)
-    single = _ship_arrivals(b, data).merge(assign, on=columns, suffixes=("", "_assign"),
-                                           sort=False)
-    demand = data.demand.rename(columns={"period": "arrival"})
-    quantity = single.merge(demand, on=["customer", "product", "arrival", "scenario"],
-                            how="left", sort=False).quantity.fillna(0.0).to_numpy(dtype=float)
-    every = np.arange(len(single))
-    rows = Rows(len(single))
-    rows.add("ship", every, single.position, 1.0)
-    rows.add("assign", every, single.position_assign, -quantity)
+    S = len(data.scenarios)
+    single = data.shipments.reset_index(drop=True).assign(shipment=np.arange(len(
+        data.shipments))).merge(assign, on=columns, sort=False)  # in the shipments' order
+    quantity = _demanded(data, single)
+    every = np.arange(len(single) * S)
+    rows = Rows(every.size)
+    ship = np.repeat(single.shipment.to_numpy() * S, S) + np.tile(np.arange(S), len(single))
+    rows.add("ship", every, ship, 1.0)
+    rows.add("assign", every, np.repeat(single.position.to_numpy(), S), -quantity)
     must_meet = data.unmet_penalty is None and not b.elastic
     b.add_block("shipments_from_assigned_site", rows, 0.0 if must_meet else -np.inf, 0.0)
 
