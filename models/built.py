@@ -30,13 +30,17 @@ class MemberKeys(Sequence[Any]):
 
     A Pyomo `Set` checks and normalises every key as it is added; these keys come from the
     prepared key frames, already flat tuples (or scalars for one key column) and unique, so
-    they are taken as they are. Membership and a key's position are dictionary look-ups."""
+    they are taken as they are. Membership and a key's position are dictionary look-ups (the
+    positions are only laid out when first asked for: most families never are)."""
 
-    def __init__(self, keys: list[Any]) -> None:
+    def __init__(self, keys: list[Any], family: str) -> None:
         self._keys = keys
-        self._position: dict[Any, int] = dict(zip(keys, range(len(keys)), strict=True))
-        if len(self._position) != len(keys):
-            raise ValueError("a variable family's keys must be unique")
+        self._members = dict.fromkeys(keys)
+        if len(self._members) != len(keys):
+            twice = pd.Series(keys).duplicated().idxmax()
+            raise ValueError(f"variable family {family}: key {keys[twice]!r} appears more than"
+                             " once")
+        self._positions: dict[Any, int] | None = None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -53,14 +57,16 @@ class MemberKeys(Sequence[Any]):
 
     def __contains__(self, key: object) -> bool:
         try:
-            return key in self._position
+            return key in self._members
         except TypeError:  # an unhashable key is no member
             return False
 
     def index(self, key: Any, start: int = 0, stop: Any = None) -> int:
         """The position of `key` (0-based); ValueError when it is no member."""
+        if self._positions is None:
+            self._positions = dict(zip(self._keys, range(len(self._keys)), strict=True))
         try:
-            position = self._position[key]
+            position = self._positions[key]
         except (KeyError, TypeError):
             raise ValueError(f"{key!r} is not a member") from None
         if position < start or (stop is not None and position >= stop):
@@ -156,7 +162,7 @@ class BuiltModel:
             if columns else []
         if len(columns) == 1:
             tuples = [key[0] for key in tuples]
-        index_set = pyo.SetOf(MemberKeys(tuples))
+        index_set = pyo.SetOf(MemberKeys(tuples, name))
         variable = pyo.Var(index_set, **var_options)
         self.model.add_component(index, index_set)
         self.model.add_component(name, variable)
