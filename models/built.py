@@ -37,7 +37,7 @@ class MemberKeys(Sequence[Any]):
         self._keys = keys
         self._members = dict.fromkeys(keys)
         if len(self._members) != len(keys):
-            twice = pd.Series(keys).duplicated().idxmax()
+            twice = int(np.argmax(pd.Series(keys).duplicated().to_numpy()))
             raise ValueError(f"variable family {family}: key {keys[twice]!r} appears more than"
                              " once")
         self._positions: dict[Any, int] | None = None
