@@ -10,8 +10,9 @@ Pyomo model and nothing is found by its name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,56 @@ from reshore.models.linear_rows import RowBlock, Rows
 
 Model = Any
 """A `pyomo.environ.ConcreteModel` (Pyomo ships no type information)."""
+
+
+class MemberKeys(Sequence[Any]):
+    """The keys of a variable family's members in declaration order, as the index of its Pyomo
+    `Var` (through `pyomo.environ.SetOf`, which makes it an ordered Pyomo set).
+
+    A Pyomo `Set` checks and normalises every key as it is added; these keys come from the
+    prepared key frames, already flat tuples (or scalars for one key column) and unique, so
+    they are taken as they are. Membership and a key's position are dictionary look-ups (the
+    positions are only laid out when first asked for: most families never are)."""
+
+    def __init__(self, keys: list[Any], family: str) -> None:
+        self._keys = keys
+        self._members = dict.fromkeys(keys)
+        if len(self._members) != len(keys):
+            twice = int(np.argmax(pd.Series(keys).duplicated().to_numpy()))
+            raise ValueError(f"variable family {family}: key {keys[twice]!r} appears more than"
+                             " once")
+        self._positions: dict[Any, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        return self._keys[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._members
+        except TypeError:  # an unhashable key is no member
+            return False
+
+    def index(self, key: Any, start: int = 0, stop: Any = None) -> int:
+        """The position of `key` (0-based); ValueError when it is no member."""
+        if self._positions is None:
+            self._positions = dict(zip(self._keys, range(len(self._keys)), strict=True))
+        try:
+            position = self._positions[key]
+        except (KeyError, TypeError):
+            raise ValueError(f"{key!r} is not a member") from None
+        if position < start or (stop is not None and position >= stop):
+            raise ValueError(f"{key!r} is not a member between {start} and {stop}")
+        return position
 
 
 @dataclass(frozen=True)
@@ -103,14 +154,15 @@ class BuiltModel:
     def declare(self, name: str, index: str, keys: pd.DataFrame, *, table: str | None,
                 **var_options: Any) -> VariableFamily:
         """Declare the variable family `name`, indexed by the Pyomo set `index` made of the
-        rows of `keys` (in that order), and record it with the plan table it feeds."""
+        rows of `keys` (in that order, which must be unique: `MemberKeys`), and record it
+        with the plan table it feeds."""
         columns = list(keys.columns)
         frame = keys.reset_index(drop=True)
         tuples: list[Any] = list(zip(*(frame[c].tolist() for c in columns), strict=True)) \
             if columns else []
         if len(columns) == 1:
             tuples = [key[0] for key in tuples]
-        index_set = pyo.Set(initialize=tuples, dimen=len(columns))
+        index_set = pyo.SetOf(MemberKeys(tuples, name))
         variable = pyo.Var(index_set, **var_options)
         self.model.add_component(index, index_set)
         self.model.add_component(name, variable)

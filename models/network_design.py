@@ -236,20 +236,35 @@ def define_demand_service(b: BuiltModel, data: PreparedNetwork) -> None:
     unmet = b.families["unmet"].keys
     rows = Rows(len(unmet))
     rows.add("unmet", unmet.position, unmet.position, 1.0)
-    ship = _ship_arrivals(b, data)
-    served = ship.merge(unmet, left_on=["customer", "product", "arrival", "scenario"],
-                        right_on=["customer", "product", "period", "scenario"],
-                        suffixes=("_ship", ""))
-    rows.add("ship", served.position, served.position_ship, 1.0)
+    served = _demand_served(data, data.shipments).ravel()  # ship variable by ship variable
+    arrives = np.flatnonzero(served >= 0)
+    rows.add("ship", served[arrives], arrives, 1.0)
     quantity = data.demand.quantity.to_numpy(dtype=float)
     b.add_block("demand_service", rows, quantity, quantity)
 
 
-def _ship_arrivals(b: BuiltModel, data: PreparedNetwork) -> pd.DataFrame:
-    """The ship variables' keys with each shipment's arrival period."""
-    ship = b.families["ship"].keys
-    arrival = np.repeat(data.shipments.arrival.to_numpy(dtype=np.int64), len(data.scenarios))
-    return ship.assign(arrival=arrival)
+def _demand_served(data: PreparedNetwork, shipments: pd.DataFrame) -> np.ndarray:
+    """For each row of `shipments` (customer, product, arrival) and each scenario (columns in
+    `data.scenarios` order), the demand row (and unmet variable) it arrives to serve; -1 where
+    nothing is demanded. Row by row it is the ship variables' order, scenarios innermost."""
+    demand = data.demand
+    row = (demand.assign(row=np.arange(len(demand)))
+           .set_index(["customer", "product", "period", "scenario"]).row
+           .unstack("scenario").reindex(columns=data.scenarios))
+    served = shipments[["customer", "product", "arrival"]].merge(
+        row, left_on=["customer", "product", "arrival"], right_index=True, how="left",
+        sort=False)[data.scenarios].to_numpy(dtype=float)
+    rows: np.ndarray = np.nan_to_num(served, nan=-1.0).astype(np.int64)
+    return rows.reshape(len(shipments), len(data.scenarios))
+
+
+def _demanded(data: PreparedNetwork, shipments: pd.DataFrame) -> np.ndarray:
+    """The demand each ship variable over `shipments` arrives to serve (0 where none), in the
+    ship variables' order (scenarios innermost)."""
+    served = _demand_served(data, shipments).ravel()
+    quantity = data.demand.quantity.to_numpy(dtype=float)
+    demanded: np.ndarray = np.where(served >= 0, quantity[served], 0.0)
+    return demanded
 
 
 # --- capacities and linking -----------------------------------------------------------------
@@ -315,24 +330,29 @@ def define_shipments_need_operating_site(b: BuiltModel, data: PreparedNetwork) -
     each row is ranked by its lane's cost among the sites serving the same customer, period
     and scenario, and the solve keeps the cheapest ones (`SolveOptions.cheapest_sites_kept`),
     where the relaxation sends flow first."""
-    ship = _ship_arrivals(b, data)
-    if ship.empty:
+    shipments, S = data.shipments, data.scenarios
+    if shipments.empty:
         return
-    demand = data.demand.rename(columns={"period": "arrival"})
-    lane_cost = (np.repeat(data.shipments.transport_cost_per_unit.to_numpy(dtype=float),
-                           len(data.scenarios))
+    ship = b.families["ship"].keys  # shipment by shipment, scenarios innermost
+    # Rows in the order their (site, customer, period, scenario) first appears among the ship
+    # variables: each (site, customer, period) at its first shipment, its scenarios in order.
+    lanes = shipments.groupby(["site", "customer", "period"], sort=False)
+    lane = lanes.ngroup().to_numpy()
+    first = lanes.head(1)
+    row = (np.repeat(lane, len(S)) * len(S)) + np.tile(np.arange(len(S)), len(shipments))
+    quantity = _demanded(data, shipments)
+    lane_cost = (np.repeat(shipments.transport_cost_per_unit.to_numpy(dtype=float), len(S))
                  + data.shipment_tariffs.tariff_per_unit.to_numpy(dtype=float))
-    ship = ship.assign(lane_cost=lane_cost).merge(
-        demand, on=["customer", "product", "arrival", "scenario"], how="left", sort=False)
-    group = ship.groupby(["site", "customer", "period", "scenario"], sort=False)
-    row = group.ngroup().to_numpy()
-    heads = group.head(1).reset_index(drop=True)
-    need = ship.quantity.fillna(0.0).groupby(row).sum().to_numpy()
-    rows = Rows(len(heads))
+    need = pd.Series(quantity).groupby(row).sum().to_numpy()
+    rows = Rows(len(first) * len(S))
     rows.add("ship", row, ship.position, 1.0)
-    rows.add("site_operating", np.arange(len(heads)),
-             b.positions("site_operating", heads[["site", "period"]]), -need)
-    heads["lane_cost"] = ship.lane_cost.groupby(row).mean().to_numpy()
+    site_operating = np.repeat(b.positions("site_operating", first[["site", "period"]]), len(S))
+    rows.add("site_operating", np.arange(rows.count), site_operating, -need)
+    heads = pd.DataFrame({
+        "customer": np.repeat(pd.factorize(first.customer)[0], len(S)),
+        "period": np.repeat(first.period.to_numpy(), len(S)),
+        "scenario": np.tile(np.arange(len(S)), len(first)),
+        "lane_cost": pd.Series(lane_cost).groupby(row).mean().to_numpy()})
     rank = heads.groupby(["customer", "period", "scenario"]).lane_cost.rank(method="first")
     b.add_block("shipments_need_operating_site", rows, -np.inf, 0.0,
                 priority=rank.to_numpy(dtype=np.int64))
@@ -356,15 +376,15 @@ def define_single_sourcing(b: BuiltModel, data: PreparedNetwork) -> None:
     one = Rows(int(choice.max()) + 1)
     one.add("assign", choice, assign.position, 1.0)
     b.add_block("one_source_per_product", one, 1.0, 1.0)
-    single = _ship_arrivals(b, data).merge(assign, on=columns, suffixes=("", "_assign"),
-                                           sort=False)
-    demand = data.demand.rename(columns={"period": "arrival"})
-    quantity = single.merge(demand, on=["customer", "product", "arrival", "scenario"],
-                            how="left", sort=False).quantity.fillna(0.0).to_numpy(dtype=float)
-    every = np.arange(len(single))
-    rows = Rows(len(single))
-    rows.add("ship", every, single.position, 1.0)
-    rows.add("assign", every, single.position_assign, -quantity)
+    S = len(data.scenarios)
+    single = data.shipments.reset_index(drop=True).assign(shipment=np.arange(len(
+        data.shipments))).merge(assign, on=columns, sort=False)  # in the shipments' order
+    quantity = _demanded(data, single)
+    every = np.arange(len(single) * S)
+    rows = Rows(every.size)
+    ship = np.repeat(single.shipment.to_numpy() * S, S) + np.tile(np.arange(S), len(single))
+    rows.add("ship", every, ship, 1.0)
+    rows.add("assign", every, np.repeat(single.position.to_numpy(), S), -quantity)
     must_meet = data.unmet_penalty is None and not b.elastic
     b.add_block("shipments_from_assigned_site", rows, 0.0 if must_meet else -np.inf, 0.0)
 
@@ -666,14 +686,16 @@ def define_scenario_cost(b: BuiltModel, data: PreparedNetwork) -> None:
     for family, cost in first_stage.items():
         column = np.tile(np.arange(len(cost)), len(S))
         rows.add(family, np.repeat(every, len(cost)), column, np.tile(-cost / unit, len(S)))
-    scenario_row = {s: i for i, s in enumerate(S)}
+    scenario_row = pd.Index(S)
     for family, frame in coefficients.frames.items():
         if len(frame) != b.families[family].size:
             raise ValueError(f"{len(frame)} unit costs for {b.families[family].size} {family}"
                              " variables")
         total = frame.drop(columns=KEYS[family]).sum(axis=1).to_numpy(dtype=float)
-        rows.add(family, frame.scenario.map(scenario_row).to_numpy(),
-                 np.arange(len(frame)), -total / unit)
+        row = scenario_row.get_indexer(pd.Index(frame.scenario))
+        if (row < 0).any():
+            raise ValueError(f"{family} unit costs name a scenario not among {S}")
+        rows.add(family, row, np.arange(len(frame)), -total / unit)
     b.add_block("scenario_cost_definition", rows, 0.0, 0.0)
 
 

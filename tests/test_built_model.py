@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
+import pyomo.environ as pyo
+import pytest
+
 from reshore.data.synthetic import generate
 from reshore.models import network_design
+from reshore.models.built import BuiltModel
 from reshore.optimizer.prepare import prepare
 from reshore.optimizer.results import TABLE_COLUMNS
 from reshore.optimizer.schema import parse_network
@@ -45,3 +50,20 @@ def test_limits_name_the_capacity_and_policy_rows() -> None:
     assert limits["supplier_capacity"].key_columns == ("offer", "period", "scenario")
     assert limits["supplier_capacity"].row_keys() == [
         ("chip_tw", 0, "calm"), ("chip_tw", 0, "war")]
+
+
+def test_a_family_index_answers_membership_and_position_and_refuses_repeated_keys() -> None:
+    built = BuiltModel(model=pyo.ConcreteModel(), elastic=False)
+    keys = pd.DataFrame({"site": ["b", "a", "b"], "period": [0, 0, 1]})
+    family = built.declare("x", "X_KEYS", keys, table=None, domain=pyo.NonNegativeReals)
+    assert [v.index() for v in family.members()] == [("b", 0), ("a", 0), ("b", 1)]
+    assert ("a", 0) in family.variable and ("a", 1) not in family.variable
+    assert family.variable.index_set().ord(("b", 1)) == 3
+    assert family.variable["a", 0] is family.members()[1]
+    with pytest.raises(KeyError):
+        family.variable["c", 0]
+    single = built.declare("y", "Y_KEYS", pd.DataFrame({"offer": ["o2", "o1"]}), table=None)
+    assert [v.index() for v in single.members()] == ["o2", "o1"]
+    with pytest.raises(ValueError, match=r"variable family z: key \('a', 0\) appears more"):
+        built.declare("z", "Z_KEYS", pd.DataFrame({"site": ["a", "a"], "period": [0, 0]}),
+                      table=None)

@@ -206,8 +206,9 @@ def _highs_lp(cost: np.ndarray, offset: float, col_lower: np.ndarray, col_upper:
               integer: np.ndarray) -> highspy.HighsLp:
     """The arrays as a `HighsLp`. They go through highspy's `passModel` for numpy arrays and
     come back with `getLp`: setting the `HighsLp` fields from Python converts element by
-    element, about a second per five million nonzeros."""
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    element, about a second per five million nonzeros. (The first Highs of the process is
+    made by `quiet_highs`, so that HiGHS's banner stays off standard output.)"""
+    h = quiet_highs()
     h.setOptionValue("output_flag", False)
     status = h.passModel(
         cost.size, row_lower.size, matrix.nnz, int(highspy.MatrixFormat.kColwise),
