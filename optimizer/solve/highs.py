@@ -177,6 +177,9 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
         else "Interrupted by user"
     if deadline.passed and status == "Interrupted by user":
         status = "Time limit reached"
+    if deadline.passed:
+        log.append(f"the time limit of {options.time_limit_s:g} s for the whole solve was"
+                   " reached")
     info = h.getInfo()
     has_solution = mip.mip_ran and info.primal_solution_status == 2
     found = float(info.objective_function_value) if has_solution else None
