@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from reshore.api import db
+from reshore.data.synthetic import generate
 from tests.api.support import (
     REDIS_URL,
     Server,
@@ -129,10 +131,20 @@ def test_a_worker_killed_mid_solve_does_not_lose_the_job(cluster: Cluster) -> No
         checked_result(cluster.client, job_id)
 
 
-SECONDS_LONG = 1000
-"""Periods of a one-site, one-customer instance that takes seconds to build and solve."""
-SECONDS_LONG_OPTIMUM = 50 + 60 * 1
-"""Its optimum: site A opened (50) and the 60 racks of demand sent over the lane at 1 each."""
+LONG_SOLVE_S = 20
+"""The time limit of a job that runs until it: synthetic M (59,500 variables) asked for a gap
+of 0, which it does not prove within the limit; its plan comes from the start phases."""
+
+
+def long_job() -> dict[str, Any]:
+    """A job that runs for `LONG_SOLVE_S` and ends with a plan."""
+    return {"instance": generate("M", seed=0).to_tables(),
+            "options": {"time_limit_s": LONG_SOLVE_S, "mip_gap": 0}}
+
+
+def _planned(done: dict[str, Any]) -> bool:
+    """The job ended at its time limit with a plan (whose check `checked_result` asserts)."""
+    return done["status"] == "succeeded" and done["plan_status"] in ("optimal", "feasible")
 
 
 def _two_live_workers(cluster: Cluster) -> None:
@@ -165,8 +177,8 @@ def test_a_solver_process_killed_costs_only_its_own_job_a_run(cluster: Cluster) 
     recorded with the signal, and it runs again (its attempt counted); the job solving on the
     other worker meanwhile keeps its first run."""
     _two_live_workers(cluster)
-    victim, bystander = (cluster.client.post("/v1/jobs", json={
-        "instance": many_periods(SECONDS_LONG)}).json()["id"] for _ in range(2))
+    victim, bystander = (cluster.client.post("/v1/jobs", json=long_job()).json()["id"]
+                         for _ in range(2))
     for job_id in (victim, bystander):
         _started(cluster, job_id)
     pid, worker = _holder(cluster, victim)
@@ -185,8 +197,8 @@ def test_a_solver_process_killed_costs_only_its_own_job_a_run(cluster: Cluster) 
     done = finished(cluster.client, victim, timeout=120)
     assert done["status"] == "succeeded" and done["attempts"] == 2, done
     for job_id in (bystander, victim):
-        assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
-            pytest.approx(SECONDS_LONG_OPTIMUM))
+        assert _planned(cluster.client.get(f"/v1/jobs/{job_id}").json())
+        checked_result(cluster.client, job_id)
 
 
 def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
@@ -196,8 +208,7 @@ def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
     reason in its log, ends the solve and exits; a restarted worker (or the other one) runs
     the job to the end on attempt 1."""
     _two_live_workers(cluster)
-    job_id = cluster.client.post("/v1/jobs", json={
-        "instance": many_periods(SECONDS_LONG)}).json()["id"]
+    job_id = cluster.client.post("/v1/jobs", json=long_job()).json()["id"]
     _started(cluster, job_id)
     _pid, worker = _holder(cluster, job_id)
     before = job_row(cluster.database_url, job_id)
@@ -227,8 +238,8 @@ def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
     assert "shut down; the job did not finish within the drain grace of 1 s" in log
     assert [attempt for attempt, _ in starts(cluster.client, job_id)] == [1, 1]
     assert exit_status == 0
-    assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
-        pytest.approx(SECONDS_LONG_OPTIMUM))
+    assert _planned(done)
+    checked_result(cluster.client, job_id)
 
 
 def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> None:
@@ -239,8 +250,7 @@ def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> N
     patient = Worker(cluster.database_url, cluster.folder / "patient.log", "patient@%h",
                      **{**cluster.settings, "drain_grace_s": 60}).start().wait_ready()
     cluster.workers.append(patient)
-    job_id = cluster.client.post("/v1/jobs", json={
-        "instance": many_periods(SECONDS_LONG)}).json()["id"]
+    job_id = cluster.client.post("/v1/jobs", json=long_job()).json()["id"]
     _started(cluster, job_id)
     assert patient.process is not None
     signalled = time.monotonic()
@@ -252,8 +262,8 @@ def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> N
     assert exit_status == 0
     assert done["status"] == "succeeded" and done["attempts"] == 1, done
     assert "interrupted" not in cluster.client.get(f"/v1/jobs/{job_id}/log").text
-    assert checked_result(cluster.client, job_id)["summary"]["objective"] == (
-        pytest.approx(SECONDS_LONG_OPTIMUM))
+    assert _planned(done)
+    checked_result(cluster.client, job_id)
 
 
 def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None:
