@@ -227,6 +227,21 @@ def checked_result(client: httpx.Client, job_id: str) -> dict[str, Any]:
     return plan
 
 
+_long_instance: dict[str, Any] = {}
+
+
+def long_job(time_limit_s: float) -> dict[str, Any]:
+    """A job body that runs until its time limit, however fast the machine: synthetic M
+    (59,500 variables) asked for a gap of 0, which it does not prove within minutes; its plan
+    comes from the start phases within seconds."""
+    if not _long_instance:
+        from reshore.data.synthetic import generate
+
+        _long_instance.update(generate("M", seed=0).to_tables())
+    return {"instance": json.loads(json.dumps(_long_instance)),
+            "options": {"time_limit_s": time_limit_s, "mip_gap": 0}}
+
+
 _flagship: dict[str, Any] = {}
 
 

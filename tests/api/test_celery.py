@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from reshore.api import db
-from reshore.data.synthetic import generate
 from tests.api.support import (
     REDIS_URL,
     Server,
@@ -28,6 +27,7 @@ from tests.api.support import (
     finished,
     flagship,
     job_row,
+    long_job,
     many_periods,
     new_key,
     postgres_database,
@@ -132,14 +132,7 @@ def test_a_worker_killed_mid_solve_does_not_lose_the_job(cluster: Cluster) -> No
 
 
 LONG_SOLVE_S = 20
-"""The time limit of a job that runs until it: synthetic M (59,500 variables) asked for a gap
-of 0, which it does not prove within the limit; its plan comes from the start phases."""
-
-
-def long_job() -> dict[str, Any]:
-    """A job that runs for `LONG_SOLVE_S` and ends with a plan."""
-    return {"instance": generate("M", seed=0).to_tables(),
-            "options": {"time_limit_s": LONG_SOLVE_S, "mip_gap": 0}}
+"""The time limit of a long job (`support.long_job`): it runs until then."""
 
 
 def _planned(done: dict[str, Any]) -> bool:
@@ -177,8 +170,9 @@ def test_a_solver_process_killed_costs_only_its_own_job_a_run(cluster: Cluster) 
     recorded with the signal, and it runs again (its attempt counted); the job solving on the
     other worker meanwhile keeps its first run."""
     _two_live_workers(cluster)
-    victim, bystander = (cluster.client.post("/v1/jobs", json=long_job()).json()["id"]
-                         for _ in range(2))
+    victim, bystander = (
+        cluster.client.post("/v1/jobs", json=long_job(LONG_SOLVE_S)).json()["id"]
+        for _ in range(2))
     for job_id in (victim, bystander):
         _started(cluster, job_id)
     pid, worker = _holder(cluster, victim)
@@ -208,7 +202,7 @@ def test_sigterm_drains_a_worker_and_requeues_without_using_an_attempt(
     reason in its log, ends the solve and exits; a restarted worker (or the other one) runs
     the job to the end on attempt 1."""
     _two_live_workers(cluster)
-    job_id = cluster.client.post("/v1/jobs", json=long_job()).json()["id"]
+    job_id = cluster.client.post("/v1/jobs", json=long_job(LONG_SOLVE_S)).json()["id"]
     _started(cluster, job_id)
     _pid, worker = _holder(cluster, job_id)
     before = job_row(cluster.database_url, job_id)
@@ -250,7 +244,7 @@ def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> N
     patient = Worker(cluster.database_url, cluster.folder / "patient.log", "patient@%h",
                      **{**cluster.settings, "drain_grace_s": 60}).start().wait_ready()
     cluster.workers.append(patient)
-    job_id = cluster.client.post("/v1/jobs", json=long_job()).json()["id"]
+    job_id = cluster.client.post("/v1/jobs", json=long_job(LONG_SOLVE_S)).json()["id"]
     _started(cluster, job_id)
     assert patient.process is not None
     signalled = time.monotonic()

@@ -19,8 +19,8 @@ from tests.api.support import (
     TreeMemory,
     checked_result,
     finished,
-    flagship,
     job_row,
+    long_job,
     many_periods,
     new_key,
     running,
@@ -88,10 +88,8 @@ def test_a_busy_solver_process_killed_costs_only_its_own_job_a_run(tmp_path: Pat
     server.start()
     try:
         with server.client(acme) as a, server.client(other) as b:
-            victim = a.post("/v1/jobs", json={"instance": flagship(),
-                                              "options": {"time_limit_s": 100}}).json()["id"]
-            bystander = b.post("/v1/jobs", json={"instance": flagship(),
-                                                 "options": {"time_limit_s": 100}}).json()["id"]
+            victim = a.post("/v1/jobs", json=long_job(100)).json()["id"]
+            bystander = b.post("/v1/jobs", json=long_job(100)).json()["id"]
             running(a, victim)
             running(b, bystander)
             killed_at = time.monotonic()
@@ -123,8 +121,7 @@ def test_sigterm_drains_and_requeues_without_using_an_attempt(tmp_path: Path) ->
     token = new_key(url, "acme")
     server.start()
     with server.client(token) as client:
-        job = client.post("/v1/jobs", json={"instance": flagship(),
-                                            "options": {"time_limit_s": 100}}).json()["id"]
+        job = client.post("/v1/jobs", json=long_job(100)).json()["id"]
         running(client, job)
     assert server.process is not None
     server.process.send_signal(signal.SIGTERM)

@@ -17,6 +17,7 @@ from tests.api.support import (
     checked_result,
     finished,
     flagship,
+    long_job,
     new_key,
     wait_for,
 )
@@ -220,11 +221,10 @@ def test_tenants_see_only_their_own_jobs_and_datasets(server: Server) -> None:
 
 def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> None:
     busy, other = client_for(server, "busy"), client_for(server, "other")
-    long_job = submit(busy, flagship(), time_limit_s=100)
-    in_highs = ("handed", "coefficients HiGHS sees")  # the lines once the model is in HiGHS
-    view = wait_for(busy, long_job, lambda v: v["status"] != "queued" and (
-        (v["progress"]["message"] or "").startswith(in_highs)
-        or v["progress"]["bound"] is not None))
+    long_body = long_job(100)
+    long_job_id = submit(busy, long_body["instance"], **long_body["options"])
+    view = wait_for(busy, long_job_id, lambda v: v["status"] == "running"
+                    and v["progress"]["elapsed_s"] is not None)
     assert view["status"] == "running" and view["progress"]["elapsed_s"] > 0
     waiting = submit(busy, two_site_transport())
     elsewhere = submit(other, two_site_transport())
@@ -232,13 +232,13 @@ def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> 
     assert busy.get(f"/v1/jobs/{waiting}").json()["status"] == "queued"  # tenant limit 1
 
     for _ in range(20):  # the API answers while a solve runs
-        answer = busy.get(f"/v1/jobs/{long_job}")
+        answer = busy.get(f"/v1/jobs/{long_job_id}")
         assert answer.status_code == 200 and answer.json()["status"] == "running"
 
     cancelled = busy.delete(f"/v1/jobs/{waiting}")
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
-    assert busy.delete(f"/v1/jobs/{long_job}").status_code == 202
-    stopped = finished(busy, long_job, timeout=30)
+    assert busy.delete(f"/v1/jobs/{long_job_id}").status_code == 202
+    stopped = finished(busy, long_job_id, timeout=30)
     assert stopped["status"] == "cancelled", stopped
     # a job the tenant submits after the cancelled one runs and finishes: the dispatcher has
     # passed over the cancelled job, which it claims in submission order
@@ -247,11 +247,11 @@ def test_cancel_queued_and_running_jobs_and_the_tenant_limit(server: Server) -> 
     never = busy.get(f"/v1/jobs/{waiting}").json()
     assert never["status"] == "cancelled" and never["attempts"] == 0
     assert busy.delete(f"/v1/jobs/{waiting}").status_code == 409
-    result = busy.get(f"/v1/jobs/{long_job}/result")
+    result = busy.get(f"/v1/jobs/{long_job_id}/result")
     if result.status_code == 404:
         # HiGHS did not look at the request within the cancel grace (its root relaxation does
         # not call back): the process was ended, and the job says so
-        assert "did not stop within" in busy.get(f"/v1/jobs/{long_job}/log").text
+        assert "did not stop within" in busy.get(f"/v1/jobs/{long_job_id}/log").text
         return
     assert result.status_code == 200
     # HiGHS looks at the stop request between its own steps: a solve that finishes its last

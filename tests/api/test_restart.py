@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reshore.api import db
-from tests.api.support import Server, checked_result, finished, flagship, new_key, wait_for
+from tests.api.support import Server, checked_result, finished, long_job, new_key, wait_for
 from tests.instances import two_site_transport
 
 SETTINGS = {"workers": 1, "heartbeat_s": 0.5, "job_lease_s": 5, "dispatch_interval_s": 0.2,
@@ -27,8 +27,7 @@ def test_restart_with_jobs_in_every_state(tmp_path: Path) -> None:
             done = client.post("/v1/jobs", json={"instance": two_site_transport()}).json()["id"]
             assert finished(client, done)["status"] == "succeeded"
             plan_before = checked_result(client, done)
-            long = client.post("/v1/jobs", json={"instance": flagship(),
-                                                 "options": {"time_limit_s": 100}}).json()["id"]
+            long = client.post("/v1/jobs", json=long_job(100)).json()["id"]
             wait_for(client, long, lambda v: v["status"] == "running")
             waiting = client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
             dropped = client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
@@ -47,7 +46,9 @@ def test_restart_with_jobs_in_every_state(tmp_path: Path) -> None:
             assert "queued again" in client.get(f"/v1/jobs/{long}/log").text
             cancelled = client.get(f"/v1/jobs/{dropped['id']}").json()
             assert cancelled["status"] == "cancelled" and cancelled["attempts"] == 0
-            assert client.get(f"/v1/jobs/{waiting['id']}").json()["status"] == "queued"
+            # the queued job may have run before the lost run's lease ran out, or wait
+            assert client.get(f"/v1/jobs/{waiting['id']}").json()["status"] in (
+                "queued", "running", "succeeded")
     finally:
         second.kill()
 
