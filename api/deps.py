@@ -33,7 +33,10 @@ def get_db(settings: SettingsDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+"""A request's session, committed when the route returns and before the answer is sent: a
+client that reads right after a 201 sees what it created (FastAPI's default scope would end
+the session only after the answer went out)."""
 
 bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer rsk_...`")
 
