@@ -14,7 +14,7 @@ from typing import Any
 from reshore.api.figures import InstanceFigures
 from reshore.api.models import Job, JobStatus
 from reshore.api.store import Outcome
-from reshore.optimizer.analytics import AnalysisFailed, analyze, candidate_sites, solve_count
+from reshore.optimizer.analytics import AnalysisFailed, analyze, solve_count
 from reshore.optimizer.schema import Network
 from reshore.optimizer.whatif import SolveLimits
 
@@ -41,7 +41,7 @@ def analysis_time_limit(figures: InstanceFigures, analysis: dict[str, Any],
 
 
 def _planned(network: Network, analysis: dict[str, Any]) -> int:
-    return planned_for(len(network.scenarios), candidate_sites(network), analysis)
+    return planned_for(len(network.scenarios), len(network.candidate_sites()), analysis)
 
 
 def sub_solve_limit(network: Network, analysis: dict[str, Any], job_limit_s: float) -> float:

@@ -65,8 +65,7 @@ def figures_of(network: Network) -> InstanceFigures:
                            periods=tuple(network.settings.periods), threads=solver.threads,
                            time_limit_s=solver.time_limit_s,
                            scenarios=len(network.scenarios),
-                           candidate_sites=sum(1 for s in network.sites
-                                               if s.status == "candidate"))
+                           candidate_sites=len(network.candidate_sites()))
 
 
 @dataclass(frozen=True)

@@ -352,7 +352,7 @@ def site_values(network: Network, *, jobs: int = 2, limits: SolveLimits = NO_LIM
     """For every candidate site: solve without it and with it forced open (at the tier and
     period the solver finds best), against the base optimum. A solve without a plan leaves
     its figure None (its status is kept), and so does every figure when the base has none."""
-    candidates = [s.site for s in network.sites if s.status == "candidate"]
+    candidates = network.candidate_sites()
     work = [Job("base", network)]
     invalid: dict[str, RunOutcome] = {}
     for site in candidates:
@@ -438,13 +438,9 @@ def planned_solves(network: Network, *, break_even_countries: Sequence[str] = ()
                    weights: Sequence[float] = DEFAULT_RISK_WEIGHTS,
                    with_site_values: bool = True) -> int:
     """Solves `analyze` runs at most on `network` (`solve_count`)."""
-    return solve_count(len(network.scenarios), candidate_sites(network),
+    return solve_count(len(network.scenarios), len(network.candidate_sites()),
                        break_even_countries=break_even_countries, tolerance=tolerance,
                        max_rate=max_rate, weights=weights, with_site_values=with_site_values)
-
-
-def candidate_sites(network: Network) -> int:
-    return sum(1 for s in network.sites if s.status == "candidate")
 
 
 def solve_count(scenarios: int, candidates: int, *, break_even_countries: Sequence[str] = (),

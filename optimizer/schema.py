@@ -433,6 +433,10 @@ class Network(BaseModel):
     """Remarks on the input that are not errors (an optional table given without rows);
     not part of the instance's tables or its hash."""
 
+    def candidate_sites(self) -> list[str]:
+        """The sites the plan may open (status `candidate`), in input order."""
+        return [s.site for s in self.sites if s.status == "candidate"]
+
     def to_tables(self) -> dict[str, Any]:
         """The JSON form of the contract: settings plus one list of rows per table. A table
         added to the contract after its first release is left out while it has no rows, so

@@ -14,7 +14,14 @@ from reshore.api import store
 from reshore.api.analyses import analysis_time_limit, is_analysis
 from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
 from reshore.api.models import Job, JobStatus
-from reshore.api.routes.jobs import _check_threads, _source, _time_limit, checked_size, job_view
+from reshore.api.routes.jobs import (
+    _check_threads,
+    _source,
+    _time_limit,
+    checked_size,
+    finished_result,
+    job_view,
+)
 from reshore.api.schemas import AnalysisCreate, JobCreate, JobLinks, JobView, Problem
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
@@ -89,14 +96,7 @@ def get_analysis(analysis_id: str, session: SessionDep, tenant: TenantDep) -> Jo
 def get_analysis_result(analysis_id: str, session: SessionDep, tenant: TenantDep) -> Response:
     """The figures, as `reshore analyze --json` prints them."""
     job = _analysis(session, tenant, analysis_id)
-    if job.status not in JobStatus.FINAL:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"the analysis is {job.status}; its result comes when it finishes")
-    result = store.result_of(session, job.id)
-    if result is None:
-        reason = f": {job.error}" if job.error else ""
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"the analysis {job.status} without a result{reason}")
+    result = finished_result(session, job, "analysis", "result")
     return Response(result.plan, media_type="application/json")
 
 

@@ -15,7 +15,7 @@ from reshore.api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
 from reshore.api.estimate import SizeEstimate
 from reshore.api.figures import FiguresError, InstanceFigures, figures_of, recorded_figures
 from reshore.api.instances import XLSX, figure_limits, validated, within_limits
-from reshore.api.models import DatasetVersion, Job, JobStatus, as_utc, utcnow
+from reshore.api.models import DatasetVersion, Job, JobResult, JobStatus, as_utc, utcnow
 from reshore.api.schemas import (
     DatasetRef,
     JobCreate,
@@ -236,6 +236,20 @@ PLAN_DOC: dict[str, Any] = {
 }
 
 
+def finished_result(session: SessionDep, job: Job, kind: str, holds: str) -> JobResult:
+    """The stored result of a finished job; 409 while it runs, 404 when it ended without one
+    (`kind`: what the job is called, `holds`: what its result is, in the messages)."""
+    if job.status not in JobStatus.FINAL:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"the {kind} is {job.status}; its result comes when it finishes")
+    result = store.result_of(session, job.id)
+    if result is None:
+        reason = f": {job.error}" if job.error else ""
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"the {kind} {job.status} without a {holds}{reason}")
+    return result
+
+
 @router.get("/{job_id}/result", responses={
     200: {"description": "the plan", "content": {
         "application/json": {"schema": PLAN_DOC},
@@ -249,14 +263,7 @@ def get_result(job_id: str, session: SessionDep, tenant: TenantDep,
                    description="one plan table as CSV instead")] = None) -> Response:
     """The plan: JSON, the xlsx workbook, or one table as CSV."""
     job = _job(session, tenant, job_id)
-    if job.status not in JobStatus.FINAL:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"the job is {job.status}; its result comes when it finishes")
-    result = store.result_of(session, job.id)
-    if result is None:
-        reason = f": {job.error}" if job.error else ""
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"the job {job.status} without a plan{reason}")
+    result = finished_result(session, job, "job", "plan")
     if is_analysis(job) and (table is not None or format_ != "json"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "an analysis has its figures as JSON"
                             " only (no plan tables, no workbook)")
