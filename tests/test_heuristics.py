@@ -152,3 +152,34 @@ def test_the_first_plan_may_use_the_whole_time_limit_and_later_starts_their_shar
                                                    start_share=1e-9))
     assert any(line.startswith("greedy construction: plan") for line in plan.log)
     assert not any(line.startswith("LP rounding") and ": plan" in line for line in plan.log)
+
+
+def test_the_one_lp_round_skips_crossover_and_still_gives_the_relaxation_optimum() -> None:
+    """With no row held back there is one LP round: interior point without crossover (no
+    basis is left), the bound equal to the relaxation's optimum by dual simplex, and HiGHS's
+    crossover option as it was before."""
+    import highspy
+
+    from reshore.optimizer.solve.rounds import lp_rounds
+
+    built = network_design.build(prepare(generate("S", 1)))
+    handoff = to_highs_lp(built)
+    assert handoff.held.upper.size == 0
+
+    def highs() -> highspy.Highs:
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.passModel(handoff.lp)
+        return h
+
+    h = highs()
+    added = np.zeros(0, dtype=bool)
+    bound, x_lp = lp_rounds(h, handoff.held, added, SolveOptions(), 0.0)
+    assert x_lp is not None and not h.getBasis().valid
+    assert h.getOptionValue("run_crossover")[1] == "on"
+    simplex = highs()
+    simplex.setOptionValue("solve_relaxation", True)
+    simplex.setOptionValue("solver", "simplex")
+    simplex.run()
+    assert bound == pytest.approx(simplex.getInfo().objective_function_value, rel=1e-7)
