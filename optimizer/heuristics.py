@@ -2,6 +2,9 @@
 (an LP, or a much smaller MIP) and hands the answer to HiGHS as a MIP start (the phases are
 run by `optimizer.solve.phases`; docs/formulation.md says what each does).
 
+- The idle plan (`idle_fixings`): nothing built, bought, made or shipped, demand unmet;
+  only where unmet demand is allowed. A poor plan found in seconds, so that a short time
+  limit on a large model still returns one.
 - Greedy construction (`greedy_fixings`): candidate sites open, cheapest capacity first,
   until the open capacity covers each period's assembly hours with a margin; no existing
   site closes. It gives a plan before the LP relaxation of a large model is solved.
@@ -43,6 +46,11 @@ solution opens three, 1e-4 and 1e-3 the same three."""
 
 SITE_FAMILIES = ("open", "close")
 
+IDLE_FAMILIES = ("open", "close", "buy", "make", "ship")
+"""The decisions the idle plan holds at their lower bound."""
+
+IDLE_SOURCE = "idle plan"
+
 
 @dataclass(frozen=True)
 class Start:
@@ -69,6 +77,33 @@ def family_columns(built: BuiltModel, columns: list[Any]) -> dict[str, np.ndarra
     return {name: np.fromiter((column_of.get(id(v), -1) for v in family.members()),
                               np.int64, family.size)
             for name, family in built.families.items()}
+
+
+def idle_fixings(data: PreparedNetwork, families: Mapping[str, np.ndarray],
+                 lp: highspy.HighsLp) -> list[Fixing]:
+    """The plan that builds nothing and serves nothing: no candidate site opens, no site
+    closes, and nothing is bought, made or shipped, so demand goes unmet (each such column at
+    its lower bound, which keeps what a replan has fixed); as in the greedy construction,
+    every offer and supplier is qualified and each single-sourced customer assigned, so that
+    what is left is an LP. A plan only where unmet demand is
+    allowed, and a poor one, but HiGHS finds it in seconds where the greedy construction's LP
+    takes half a minute or more (synthetic L, XL): a solve with a short time limit still
+    returns a plan. Empty when all demand must be met."""
+    if data.unmet_penalty is None:
+        return []
+    lower = np.asarray(lp.col_lower_, dtype=float)
+    held = [family for family in IDLE_FAMILIES if family in families]
+    columns = [families[family] for family in held]
+    values = [lower[np.maximum(families[family], 0)] for family in held]
+    for family in ("qualify", "supplier_qualified"):
+        if family in families:
+            columns.append(families[family])
+            values.append(np.ones(families[family].size))
+    if "assign" in families:
+        columns.append(families["assign"])
+        values.append(_nearest_operating_site(
+            data, set(data.sites.index[data.sites.status == "existing"])))
+    return [_fixing(np.concatenate(columns), np.concatenate(values), IDLE_SOURCE)]
 
 
 def greedy_fixings(built: BuiltModel, data: PreparedNetwork,

@@ -11,7 +11,7 @@ import pytest
 
 from reshore.data.synthetic import generate
 from reshore.models import network_design
-from reshore.optimizer.heuristics import family_columns, greedy_fixings
+from reshore.optimizer.heuristics import family_columns, greedy_fixings, idle_fixings
 from reshore.optimizer.prepare import prepare
 from reshore.optimizer.results import PlanStatus
 from reshore.optimizer.solve import SolveOptions, SolveProgress, solve, to_highs_lp
@@ -67,7 +67,37 @@ def test_cancel_after_the_first_plan_returns_that_plan_checked() -> None:
     assert plan.status is PlanStatus.CANCELLED
     first = next(r.best_objective for r in reports if r.best_objective is not None)
     assert plan.objective == pytest.approx(first, rel=1e-9)
-    assert any(line.startswith("greedy construction: plan") for line in plan.log)
+    assert any(line.startswith("idle plan: plan") for line in plan.log)
+
+
+def test_the_idle_plan_builds_nothing_and_leaves_all_demand_unmet() -> None:
+    """The first plan of a large model where demand may go unmet: no candidate opens,
+    nothing is bought, made or shipped; the checker passes it (solve_checked)."""
+    reports: list[SolveProgress] = []
+    network = generate("S", 1)
+    plan = solve_checked(network, replace(
+        STARTS, on_progress=reports.append,
+        should_stop=lambda: any(r.best_objective is not None for r in reports)))
+    assert plan.status is PlanStatus.CANCELLED
+    assert set(plan.tables["sites"].status) == {"existing", "not opened"}
+    for table in ("sourcing", "production", "shipments"):
+        assert plan.tables[table].empty
+    data = prepare(network)
+    demand = data.demand.groupby("scenario").quantity.sum()
+    unmet = plan.tables["unmet"].groupby("scenario").quantity.sum()
+    assert unmet.sort_index().to_numpy() == pytest.approx(demand.sort_index().to_numpy())
+
+
+def test_no_idle_plan_where_all_demand_must_be_met() -> None:
+    network = generate("S", 1)
+    must_meet = network.model_copy(update={"settings": network.settings.model_copy(
+        update={"unmet_penalty": None})})
+    data = prepare(must_meet)
+    built = network_design.build(data)
+    handoff = to_highs_lp(built)
+    assert idle_fixings(data, family_columns(built, handoff.columns), handoff.lp) == []
+    assert idle_fixings(prepare(network), family_columns(built, handoff.columns),
+                        handoff.lp) != []
 
 
 def test_a_tiny_time_limit_stops_every_phase_and_reads_as_a_time_limit() -> None:

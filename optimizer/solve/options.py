@@ -62,8 +62,9 @@ class SolveOptions:
     interior point with crossover; later rounds and the MIP's node LPs warm-start dual
     simplex. Any value of HiGHS's `solver` option."""
     construct_start: bool = True
-    """Before the LP relaxation: a greedy choice of sites, the rest solved, as a MIP start
-    (see `optimizer.heuristics`)."""
+    """Before the LP relaxation: the idle plan (nothing built, demand unmet, where that is
+    allowed) and a greedy choice of sites, the rest solved, as MIP starts (see
+    `optimizer.heuristics`)."""
     lp_guided_start: bool = True
     """After the LP relaxation: its site, qualification and assignment decisions rounded,
     the rest solved, as a MIP start."""

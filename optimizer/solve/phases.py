@@ -1,7 +1,8 @@
 """The phases of a MIP solve, within one time limit, with the cancel checked between them
 and the best plan and bound reported as each phase improves them:
 
-1. a caller's start (`SolveOptions.mip_start`) and the greedy construction, each solved as
+1. a caller's start (`SolveOptions.mip_start`), the idle plan (nothing built, demand
+   unmet; only where unmet demand is allowed) and the greedy construction, each solved as
    a restricted model (`optimizer.heuristics`);
 2. the LP rounds (`optimizer.solve.rounds`; with no row held back, one LP solve);
 3. LP-guided fixing: the relaxation's decisions rounded, solved as restricted models;
@@ -60,14 +61,17 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     wanted = construct or lp_guided or options.mip_start
     families = heuristics.family_columns(built, handoff.columns) if wanted else {}
 
+    planned = [False]  # a plan other than the idle plan exists
+
     def restricted(fixing: heuristics.Fixing) -> bool:
         """Solve one fixing; keep its plan if it is the best so far. Whether it had one."""
         start = heuristics.solve_restricted(
-            lp, fixing, time_limit=_restricted_budget(options, deadline, first=not best),
+            lp, fixing, time_limit=_restricted_budget(options, deadline, first=not planned[0]),
             options=_restricted_options(options), stop=stopping, log=log,
             lp_solver=options.root_lp_solver)
         if start is None or held.violated(start.values).size:
             return False
+        planned[0] = planned[0] or start.source != heuristics.IDLE_SOURCE
         if not best or start.objective < best[0].objective:
             best[:] = [start]
             report_phase(options, deadline, f"plan from {start.source}",
@@ -83,6 +87,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     if options.mip_start:
         keep([heuristics.mip_start_fixings(built, families, options.mip_start)])
     if construct and data is not None:
+        keep(heuristics.idle_fixings(data, families, lp))
         keep(heuristics.greedy_fixings(built, data, families))
     added = np.zeros(held.upper.size, dtype=bool)
     if (held.upper.size or lp_guided) and not stopping():
@@ -123,7 +128,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
 def _restricted_budget(options: SolveOptions, deadline: Deadline, *,
                        first: bool) -> float | None:
     """Seconds a restricted solve may use: the rest of the time limit while no plan exists
-    yet (a plan is the first thing a solve owes), else `start_share` of the limit at most."""
+    yet (a plan is the first thing a solve owes; the idle plan does not count), else
+    `start_share` of the limit at most."""
     limit = options.time_limit_s
     if limit is None:
         return None
