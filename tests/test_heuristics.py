@@ -95,9 +95,9 @@ def test_no_idle_plan_where_all_demand_must_be_met() -> None:
     data = prepare(must_meet)
     built = network_design.build(data)
     handoff = to_highs_lp(built)
-    assert idle_fixings(data, family_columns(built, handoff.columns), handoff.lp) == []
+    assert idle_fixings(data, family_columns(built, handoff.columns), handoff.arrays) == []
     assert idle_fixings(prepare(network), family_columns(built, handoff.columns),
-                        handoff.lp) != []
+                        handoff.arrays) != []
 
 
 def test_a_tiny_time_limit_stops_every_phase_and_reads_as_a_time_limit() -> None:
@@ -184,32 +184,40 @@ def test_the_first_plan_may_use_the_whole_time_limit_and_later_starts_their_shar
     assert not any(line.startswith("LP rounding") and ": plan" in line for line in plan.log)
 
 
-def test_the_one_lp_round_skips_crossover_and_still_gives_the_relaxation_optimum() -> None:
-    """With no row held back there is one LP round: interior point without crossover (no
-    basis is left), the bound equal to the relaxation's optimum by dual simplex, and HiGHS's
-    crossover option as it was before."""
+def test_the_relaxation_of_the_equilibrated_rows_is_the_relaxation_of_the_model() -> None:
+    """Rows divided by their largest coefficient: each row's largest is 1, and the LP
+    relaxation (interior point without crossover, on an instance of HiGHS of its own) has
+    the optimum that dual simplex finds on the model as compiled."""
     import highspy
 
-    from reshore.optimizer.solve.rounds import lp_rounds
+    from reshore.optimizer.heuristics import solve_relaxation
 
     built = network_design.build(prepare(generate("S", 1)))
     handoff = to_highs_lp(built)
-    assert handoff.held.upper.size == 0
-
-    def highs() -> highspy.Highs:
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.passModel(handoff.lp)
-        return h
-
-    h = highs()
-    added = np.zeros(0, dtype=bool)
-    bound, x_lp = lp_rounds(h, handoff.held, added, SolveOptions(), 0.0)
-    assert x_lp is not None and not h.getBasis().valid
-    assert h.getOptionValue("run_crossover")[1] == "on"
-    simplex = highs()
+    scaled = handoff.arrays.rows_equilibrated()
+    largest = np.zeros(scaled.row_lower.size)
+    np.maximum.at(largest, scaled.matrix.indices, np.abs(scaled.matrix.data))
+    assert largest == pytest.approx(np.ones_like(largest))
+    assert np.abs(handoff.arrays.matrix.data).max() > 100  # the rows did need it
+    bound, x_lp = solve_relaxation(scaled, time_limit=60, options={"threads": 1},
+                                   stop=lambda: False)
+    assert x_lp is not None
+    simplex = highspy.Highs()  # type: ignore[no-untyped-call]
+    simplex.setOptionValue("output_flag", False)
+    simplex.passModel(handoff.lp)
     simplex.setOptionValue("solve_relaxation", True)
     simplex.setOptionValue("solver", "simplex")
     simplex.run()
     assert bound == pytest.approx(simplex.getInfo().objective_function_value, rel=1e-7)
+    a = handoff.arrays
+    activity = a.matrix @ x_lp
+    assert (activity >= a.row_lower - 1e-5 * np.maximum(1, abs(a.row_lower))).all()
+    assert (activity <= a.row_upper + 1e-5 * np.maximum(1, abs(a.row_upper))).all()
+
+
+def test_a_stopped_relaxation_gives_no_bound() -> None:
+    handoff = to_highs_lp(network_design.build(prepare(generate("S", 1))))
+    from reshore.optimizer.heuristics import solve_relaxation
+
+    assert solve_relaxation(handoff.arrays, time_limit=60, options={"threads": 1},
+                            stop=lambda: True) == (-np.inf, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class HandOff:
     """A built model as HiGHS sees it."""
 
     lp: highspy.HighsLp
+    arrays: LpArrays
+    """The same model as arrays (restricted solves and the relaxation load it from these)."""
     columns: list[Any]
     """The Pyomo variable of each column."""
     offset: float
@@ -201,24 +203,61 @@ def _family_bounds(members: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return lower, upper, integer
 
 
-def _highs_lp(cost: np.ndarray, offset: float, col_lower: np.ndarray, col_upper: np.ndarray,
-              row_lower: np.ndarray, row_upper: np.ndarray, matrix: sp.csc_matrix,
-              integer: np.ndarray) -> highspy.HighsLp:
+@dataclass(frozen=True)
+class LpArrays:
+    """The compiled model as the arrays highspy's `passModel` takes: a fresh HiGHS instance
+    is loaded from them without converting a `HighsLp` element by element."""
+
+    cost: np.ndarray
+    offset: float
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    matrix: sp.csc_matrix
+    integer: np.ndarray
+    """Whether each column is integer."""
+
+    def pass_to(self, h: highspy.Highs) -> None:
+        """Load the model into `h`."""
+        matrix = self.matrix
+        status = h.passModel(
+            self.cost.size, self.row_lower.size, matrix.nnz,
+            int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize), self.offset,
+            self.cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper,
+            matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
+            matrix.data.astype(float), self.integer.astype(np.int32))
+        if status == highspy.HighsStatus.kError:
+            raise ValueError("HiGHS refuses the compiled model")
+
+    def rows_equilibrated(self) -> LpArrays:
+        """The same model with each row (and its bounds) divided by its largest absolute
+        coefficient. The columns, the objective, and so every solution and its objective,
+        are unchanged; only row duals and activities are scaled. HiGHS's interior point
+        solver (IPX) gets through such an LP far sooner: on synthetic L seed 1, whose rows
+        hold coefficients from 1 to 1.5e6 (capacity hours, strong linking by demand, the
+        horizon's need of an unlimited offer), it built its starting basis in 6 s against
+        more than 250 s for the LP as compiled (load average about 4 on 2 cores)."""
+        largest = np.zeros(self.row_lower.size)
+        np.maximum.at(largest, self.matrix.indices, np.abs(self.matrix.data))
+        factor = 1.0 / np.where(largest > 0, largest, 1.0)
+        matrix = sp.csc_matrix((self.matrix.data * factor[self.matrix.indices],
+                                self.matrix.indices, self.matrix.indptr),
+                               shape=self.matrix.shape)
+        return replace(self, row_lower=self.row_lower * factor,
+                       row_upper=self.row_upper * factor, matrix=matrix)
+
+
+def _highs_lp(arrays: LpArrays) -> highspy.HighsLp:
     """The arrays as a `HighsLp`. They go through highspy's `passModel` for numpy arrays and
     come back with `getLp`: setting the `HighsLp` fields from Python converts element by
     element, about a second per five million nonzeros. (The first Highs of the process is
     made by `quiet_highs`, so that HiGHS's banner stays off standard output.)"""
     h = quiet_highs()
     h.setOptionValue("output_flag", False)
-    status = h.passModel(
-        cost.size, row_lower.size, matrix.nnz, int(highspy.MatrixFormat.kColwise),
-        int(highspy.ObjSense.kMinimize), offset, cost, col_lower, col_upper, row_lower,
-        row_upper, matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
-        matrix.data.astype(float), integer.astype(np.int32))
-    if status == highspy.HighsStatus.kError:
-        raise ValueError("HiGHS refuses the compiled model")
+    arrays.pass_to(h)
     lp: highspy.HighsLp = h.getLp()
-    if not integer.any():
+    if not arrays.integer.any():
         lp.integrality_ = []
     return lp
 
@@ -268,9 +307,11 @@ def _compile(built: BuiltModel, rank_kept: int | None) -> HandOff:
         np.add.at(objective, compiled[cost.indices], cost.data)
     offset = float(form.c_offset[0]) if len(form.c_offset) else 0.0
     col_lower, col_upper, integer = layout.attributes()
-    lp = _highs_lp(objective, offset, col_lower, col_upper, np.concatenate(row_lower),
-                   np.concatenate(row_upper), matrix, integer)
-    return HandOff(lp=lp, columns=columns, offset=offset, integers=int(integer.sum()),
+    arrays = LpArrays(cost=objective, offset=offset, col_lower=col_lower, col_upper=col_upper,
+                      row_lower=np.concatenate(row_lower), row_upper=np.concatenate(row_upper),
+                      matrix=matrix, integer=integer)
+    return HandOff(lp=_highs_lp(arrays), arrays=arrays, columns=columns, offset=offset,
+                   integers=int(integer.sum()),
                    held=held, constraint_rows=[row.constraint for row in form.rows],
                    block_rows=block_rows)
 

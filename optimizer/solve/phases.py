@@ -4,7 +4,8 @@ and the best plan and bound reported as each phase improves them:
 1. a caller's start (`SolveOptions.mip_start`), the idle plan (nothing built, demand
    unmet; only where unmet demand is allowed) and the greedy construction, each solved as
    a restricted model (`optimizer.heuristics`);
-2. the LP rounds (`optimizer.solve.rounds`; with no row held back, one LP solve);
+2. the LP rounds (`optimizer.solve.rounds`) with rows held back, else the LP relaxation on
+   an instance of HiGHS of its own (`heuristics.solve_relaxation`);
 3. LP-guided fixing: the relaxation's decisions rounded, solved as restricted models;
 4. the MIP from the best plan found (HiGHS `setSolution`), solved again while its answer
    violates a held-back row.
@@ -23,7 +24,7 @@ import numpy as np
 from reshore.models.built import BuiltModel
 from reshore.optimizer import heuristics
 from reshore.optimizer.prepare import PreparedNetwork
-from reshore.optimizer.solve.handoff import HandOff
+from reshore.optimizer.solve.handoff import HandOff, LpArrays
 from reshore.optimizer.solve.options import SolveOptions, SolveProgress
 from reshore.optimizer.solve.progress import Deadline
 from reshore.optimizer.solve.rounds import add_violated_rows, lp_rounds
@@ -62,11 +63,19 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     families = heuristics.family_columns(built, handoff.columns) if wanted else {}
 
     planned = [False]  # a plan other than the idle plan exists
+    equilibrated: list[LpArrays] = []
+
+    def restricted_lp() -> LpArrays:
+        """The model with its rows equilibrated, made once (see `rows_equilibrated`)."""
+        if not equilibrated:
+            equilibrated.append(handoff.arrays.rows_equilibrated())
+        return equilibrated[0]
 
     def restricted(fixing: heuristics.Fixing) -> bool:
         """Solve one fixing; keep its plan if it is the best so far. Whether it had one."""
         start = heuristics.solve_restricted(
-            lp, fixing, time_limit=_restricted_budget(options, deadline, first=not planned[0]),
+            restricted_lp(), fixing,
+            time_limit=_restricted_budget(options, deadline, first=not planned[0]),
             options=_restricted_options(options), stop=stopping, log=log,
             lp_solver=options.root_lp_solver)
         if start is None or held.violated(start.values).size:
@@ -87,15 +96,22 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     if options.mip_start:
         keep([heuristics.mip_start_fixings(built, families, options.mip_start)])
     if construct and data is not None:
-        keep(heuristics.idle_fixings(data, families, lp))
+        keep(heuristics.idle_fixings(data, families, handoff.arrays))
         keep(heuristics.greedy_fixings(built, data, families))
     added = np.zeros(held.upper.size, dtype=bool)
     if (held.upper.size or lp_guided) and not stopping():
         started = time.perf_counter()
-        lp_bound[0], x_lp = lp_rounds(h, held, added, options, started)
         if held.upper.size:
+            lp_bound[0], x_lp = lp_rounds(h, held, added, options, started)
             log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the"
                        f" LP rounds in {time.perf_counter() - started:.1f} s")
+        else:
+            lp_bound[0], x_lp = heuristics.solve_relaxation(
+                restricted_lp(), time_limit=_time_left(options, deadline),
+                options=_restricted_options(options), stop=stopping,
+                lp_solver=options.root_lp_solver)
+            log.append(f"LP relaxation: {'bound' if x_lp is not None else 'no bound'} in"
+                       f" {time.perf_counter() - started:.1f} s")
         if np.isfinite(lp_bound[0]):
             report_phase(options, deadline, "LP relaxation",
                          best[0].objective * money_unit if best else None,
@@ -123,6 +139,13 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
                    " added them, solving again")
     return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=True)
+
+
+def _time_left(options: SolveOptions, deadline: Deadline) -> float | None:
+    """Seconds left of the time limit (None without one)."""
+    if options.time_limit_s is None:
+        return None
+    return options.time_limit_s - (time.perf_counter() - deadline.started)
 
 
 def _restricted_budget(options: SolveOptions, deadline: Deadline, *,

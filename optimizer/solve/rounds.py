@@ -35,16 +35,9 @@ def lp_rounds(h: highspy.Highs, held: HeldBack, added: np.ndarray,
     none is violated, a round barely moves the bound (`options.min_round_gain`),
     `options.max_lp_rounds` rounds or `options.lp_rounds_share` of the time limit (with no
     row held back: one LP solve). Returns the last round's bound (-inf when no round
-    finished) and its solution (None then). With no row held back the one LP is solved
-    without crossover: its solution is then an interior point."""
+    finished) and its solution (None then)."""
     h.setOptionValue("solve_relaxation", True)
     h.setOptionValue("solver", options.root_lp_solver)
-    crossover = h.getOptionValue("run_crossover")[1]
-    if held.upper.size == 0:
-        # one round: no later round needs a basis to warm-start from, and the MIP solves its
-        # own root LP, so the interior point stops at its optimum (the bound) without
-        # crossing over to a vertex (a third of the LP's time on synthetic M, more on L)
-        h.setOptionValue("run_crossover", "off")
     bound, first_round, solution = -np.inf, True, None
     for _ in range(options.max_lp_rounds):
         if options.time_limit_s is not None and (
@@ -65,5 +58,4 @@ def lp_rounds(h: highspy.Highs, held: HeldBack, added: np.ndarray,
             break
     h.setOptionValue("solve_relaxation", False)
     h.setOptionValue("solver", "choose")
-    h.setOptionValue("run_crossover", crossover)
     return float(bound), solution
