@@ -11,11 +11,17 @@ Configurations: `ipm` (interior point with crossover, the solve path's default),
 `ipm-nox` (interior point without crossover), `simplex` (HiGHS's choice of simplex, dual
 here), `pdlp` (first-order PDLP).
 
+`--equilibrate` divides each row by its largest coefficient first
+(`LpArrays.rows_equilibrated`, as the solve path loads its restricted solves and the
+relaxation).
+
 Usage (from the repository root)::
 
     nice -n 5 python bench/lp_solvers.py --size L --seed 0 --lps greedy --time-limit 120
     nice -n 5 python bench/lp_solvers.py --size L --seed 0 --lps relaxation \\
         --configs ipm-nox --time-limit 400
+    nice -n 5 python bench/lp_solvers.py --size L --seed 1 --lps relaxation \\
+        --configs ipm-nox --time-limit 900 --equilibrate
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def measure(size: str, seed: int, which: str, config: str, time_limit: float) -> dict[str, Any]:
+def measure(size: str, seed: int, which: str, config: str, time_limit: float,
+            equilibrate: bool = False) -> dict[str, Any]:
     """Solve one LP of one instance with one configuration in this process."""
     import highspy
     import numpy as np
@@ -55,7 +62,10 @@ def measure(size: str, seed: int, which: str, config: str, time_limit: float) ->
     handoff = to_highs_lp(built)
     h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
-    h.passModel(handoff.lp)
+    if equilibrate:
+        handoff.arrays.rows_equilibrated().pass_to(h)
+    else:
+        h.passModel(handoff.lp)
     if which == "greedy":
         fixing = greedy_fixings(built, data, family_columns(built, handoff.columns))[0]
         h.changeColsBounds(fixing.columns.size, fixing.columns.astype(np.int32),
@@ -70,7 +80,8 @@ def measure(size: str, seed: int, which: str, config: str, time_limit: float) ->
     h.run()
     info = h.getInfo()
     optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return {"size": size, "seed": seed, "lp": which, "config": config,
+    return {"size": size, "seed": seed, "lp": which,
+            "config": config + (" eq" if equilibrate else ""),
             "columns": handoff.lp.num_col_, "rows": handoff.lp.num_row_,
             "seconds": time.perf_counter() - started, "cpu_s": _cpu_seconds() - cpu_before,
             "status": h.modelStatusToString(h.getModelStatus()),
@@ -92,11 +103,15 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["greedy", "relaxation"])
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--time-limit", type=float, default=120.0)
+    parser.add_argument("--equilibrate", action="store_true",
+                        help="divide each row by its largest coefficient first, as the solve"
+                             " path does for restricted solves and the relaxation")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         which, config = args.child
-        print(json.dumps(measure(args.size, args.seed, which, config, args.time_limit)))
+        print(json.dumps(measure(args.size, args.seed, which, config, args.time_limit,
+                                 args.equilibrate)))
         return 0
 
     print(f"# lp_solvers: size {args.size}, seed {args.seed}, one thread, time limit"
@@ -108,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             before = os.getloadavg()[0]
             command = [sys.executable, str(Path(__file__).resolve()), "--child", which, config,
                        "--size", args.size, "--seed", str(args.seed),
-                       "--time-limit", str(args.time_limit)]
+                       "--time-limit", str(args.time_limit),
+                       *(["--equilibrate"] if args.equilibrate else [])]
             done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
                                   check=False)
             after = os.getloadavg()[0]
@@ -119,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = json.loads(lines[-1])
             objective = "-" if r["objective"] is None else f"{r['objective']:.6g}"
-            print(f"{which:<10} {config:<8} {r['columns']:>8,} {r['rows']:>8,}"
+            print(f"{which:<10} {r['config']:<11} {r['columns']:>8,} {r['rows']:>8,}"
                   f" {r['seconds']:>8.1f} {r['cpu_s']:>6.1f} {r['status']:<20} {objective:>12}"
                   f"  {r['iterations']}  {before:.1f}/{after:.1f}", flush=True)
     return 0
