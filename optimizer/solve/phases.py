@@ -153,11 +153,10 @@ def _restricted_budget(options: SolveOptions, deadline: Deadline, *,
     """Seconds a restricted solve may use: the rest of the time limit while no plan exists
     yet (a plan is the first thing a solve owes; the idle plan does not count), else
     `start_share` of the limit at most."""
-    limit = options.time_limit_s
-    if limit is None:
-        return None
-    left = limit - (time.perf_counter() - deadline.started)
-    return left if first else min(options.start_share * limit, left)
+    left = _time_left(options, deadline)
+    if left is None or first:
+        return left
+    return min(options.start_share * (options.time_limit_s or 0.0), left)
 
 
 def _restricted_options(options: SolveOptions) -> dict[str, Any]:
