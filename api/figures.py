@@ -60,6 +60,7 @@ class InstanceFigures:
 
 
 def figures_of(network: Network) -> InstanceFigures:
+    """The figures of a validated instance."""
     solver = network.settings.solver
     return InstanceFigures(estimate=estimate_size(network),
                            periods=tuple(network.settings.periods), threads=solver.threads,
@@ -89,6 +90,12 @@ class FiguresError(Exception):
         super().__init__(reason)
         self.reason, self.errors = reason, errors or []
 
+    @classmethod
+    def contract_broken(cls, answer: dict[str, Any]) -> FiguresError:
+        """From a child process's errors answer (`uploads.errors_answer`)."""
+        return cls(f"the stored instance breaks the data contract ({answer['error_count']}"
+                   " error(s))", answer["errors"])
+
 
 def figures_in_child(document: str, limits: ChildLimits) -> tuple[InstanceFigures, list[str]]:
     """The figures and warnings of a stored instance (its canonical JSON), validated in a
@@ -108,8 +115,7 @@ def figures_in_child(document: str, limits: ChildLimits) -> tuple[InstanceFigure
     if "figures" in answer:
         return InstanceFigures.from_json(answer["figures"]), list(answer["warnings"])
     if "errors" in answer:
-        raise FiguresError(f"the stored instance breaks the data contract"
-                           f" ({answer['error_count']} error(s))", answer["errors"])
+        raise FiguresError.contract_broken(answer)
     if done.returncode < 0 or b"MemoryError" in done.stderr:
         raise FiguresError(f"validating the stored instance needs more than the"
                            f" {limits.memory_mb:,} MiB this server allows")

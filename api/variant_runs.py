@@ -68,8 +68,7 @@ def runs_in_child(document: str, variants: dict[str, Any], limits: ChildLimits,
             if "variant_errors" in answer:
                 raise VariantError(answer["variant_errors"])
             if "errors" in answer:
-                raise FiguresError(f"the stored instance breaks the data contract"
-                                   f" ({answer['error_count']} error(s))", answer["errors"])
+                raise FiguresError.contract_broken(answer)
             yield VariantRun(name=answer["name"], digest=answer["digest"],
                              document=child.stdout.readline().decode("utf-8").rstrip("\n"),
                              figures=InstanceFigures.from_json(answer["figures"]),

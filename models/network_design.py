@@ -258,6 +258,15 @@ def _demand_served(data: PreparedNetwork, shipments: pd.DataFrame) -> np.ndarray
     return rows.reshape(len(shipments), len(data.scenarios))
 
 
+def _scenarios_innermost(index: np.ndarray, scenarios: int) -> np.ndarray:
+    """For each item of `index` and each scenario, the position index·scenarios + scenario:
+    items in order, each item's scenarios one after the other (the order of the ship
+    variables over the shipments)."""
+    positions: np.ndarray = (np.repeat(index * scenarios, scenarios)
+                             + np.tile(np.arange(scenarios), len(index)))
+    return positions
+
+
 def _demanded(data: PreparedNetwork, shipments: pd.DataFrame) -> np.ndarray:
     """The demand each ship variable over `shipments` arrives to serve (0 where none), in the
     ship variables' order (scenarios innermost)."""
@@ -339,7 +348,7 @@ def define_shipments_need_operating_site(b: BuiltModel, data: PreparedNetwork) -
     lanes = shipments.groupby(["site", "customer", "period"], sort=False)
     lane = lanes.ngroup().to_numpy()
     first = lanes.head(1)
-    row = (np.repeat(lane, len(S)) * len(S)) + np.tile(np.arange(len(S)), len(shipments))
+    row = _scenarios_innermost(lane, len(S))
     quantity = _demanded(data, shipments)
     lane_cost = (np.repeat(shipments.transport_cost_per_unit.to_numpy(dtype=float), len(S))
                  + data.shipment_tariffs.tariff_per_unit.to_numpy(dtype=float))
@@ -382,7 +391,7 @@ def define_single_sourcing(b: BuiltModel, data: PreparedNetwork) -> None:
     quantity = _demanded(data, single)
     every = np.arange(len(single) * S)
     rows = Rows(every.size)
-    ship = np.repeat(single.shipment.to_numpy() * S, S) + np.tile(np.arange(S), len(single))
+    ship = _scenarios_innermost(single.shipment.to_numpy(), S)
     rows.add("ship", every, ship, 1.0)
     rows.add("assign", every, np.repeat(single.position.to_numpy(), S), -quantity)
     must_meet = data.unmet_penalty is None and not b.elastic

@@ -96,14 +96,8 @@ def idle_fixings(data: PreparedNetwork, families: Mapping[str, np.ndarray],
     held = [family for family in IDLE_FAMILIES if family in families]
     columns = [families[family] for family in held]
     values = [lower[np.maximum(families[family], 0)] for family in held]
-    for family in ("qualify", "supplier_qualified"):
-        if family in families:
-            columns.append(families[family])
-            values.append(np.ones(families[family].size))
-    if "assign" in families:
-        columns.append(families["assign"])
-        values.append(_nearest_operating_site(
-            data, set(data.sites.index[data.sites.status == "existing"])))
+    existing = set(data.sites.index[data.sites.status == "existing"])
+    _qualify_all_and_assign(data, families, existing, columns, values)
     return [_fixing(np.concatenate(columns), np.concatenate(values), IDLE_SOURCE)]
 
 
@@ -165,15 +159,24 @@ def greedy_fixings(built: BuiltModel, data: PreparedNetwork,
     if "close" in families:
         columns.append(families["close"])
         values.append(np.zeros(families["close"].size))
+    running = set(data.sites.index[data.sites.status == "existing"]) | set(starts)
+    _qualify_all_and_assign(data, families, running, columns, values)
+    return [_fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")]
+
+
+def _qualify_all_and_assign(data: PreparedNetwork, families: Mapping[str, np.ndarray],
+                            operating: set[str], columns: list[np.ndarray],
+                            values: list[np.ndarray]) -> None:
+    """Append to a fixing's `columns` and `values`: every offer and supplier qualified, and
+    each single-sourced customer assigned to the site of `operating` with the cheapest lane
+    (`_nearest_operating_site`), so that with the sites fixed what is left is an LP."""
     for family in ("qualify", "supplier_qualified"):
         if family in families:
             columns.append(families[family])
             values.append(np.ones(families[family].size))
     if "assign" in families:
-        running = set(data.sites.index[data.sites.status == "existing"]) | set(starts)
         columns.append(families["assign"])
-        values.append(_nearest_operating_site(data, running))
-    return [_fixing(np.concatenate(columns), np.concatenate(values), "greedy construction")]
+        values.append(_nearest_operating_site(data, operating))
 
 
 def _nearest_operating_site(data: PreparedNetwork, operating: set[str]) -> np.ndarray:

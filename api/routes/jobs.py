@@ -88,12 +88,16 @@ def _source(session: SessionDep, settings: SettingsDep, tenant: str,
     try:
         figures = recorded_figures(session, version, figure_limits(settings))
     except FiguresError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "dataset", "version"], "type": "invalid_dataset",
-            "msg": f"version {version.version} cannot be solved: {error.reason}",
-            "errors": error.errors}]) from error
+        raise unsolvable_version(error, f"version {version.version}") from error
     return Source(digest=version.instance_hash, figures=figures,
                   warnings=tuple(json.loads(version.warnings)), version=version.version)
+
+
+def unsolvable_version(error: FiguresError, which: str) -> HTTPException:
+    """422 for a dataset version (`which`) whose stored instance cannot be solved."""
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+        "loc": ["body", "dataset", "version"], "type": "invalid_dataset",
+        "msg": f"{which} cannot be solved: {error.reason}", "errors": error.errors}])
 
 
 def _dataset_version(session: SessionDep, tenant: str, ref: DatasetRef) -> DatasetVersion:

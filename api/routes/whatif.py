@@ -31,6 +31,7 @@ from reshore.api.routes.jobs import (
     _source,
     _time_limit,
     checked_size,
+    unsolvable_version,
 )
 from reshore.api.schemas import DatasetRef, Instance, JobCreate, JobOptions, Problem
 from reshore.api.variant_runs import VariantRun, run_of, runs_in_child
@@ -184,10 +185,7 @@ def submit_whatif(body: WhatIfCreate, session: SessionDep, tenant: TenantDep,
             {"loc": ["body", "variants"], "msg": problem, "type": "variant"}
             for problem in error.problems]) from None
     except FiguresError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "dataset", "version"], "type": "invalid_dataset",
-            "msg": f"the dataset version cannot be solved: {error.reason}",
-            "errors": error.errors}]) from error
+        raise unsolvable_version(error, "the dataset version") from error
     run = WhatIfRun(id=store.new_id("wif"), tenant=tenant, children=json.dumps(children))
     session.add(run)
     session.commit()
