@@ -30,16 +30,13 @@ from reshore.api.models import (
     StoredInstance,
     utcnow,
 )
+from reshore.optimizer.schema import canonical
 
 log = logging.getLogger("reshore.store")
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
-
-
-def canonical(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def store_instance(session: Session, digest: str, tables: dict[str, Any]) -> None:

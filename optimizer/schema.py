@@ -735,9 +735,14 @@ def _at_input_row(error: ContractError, row_numbers: Mapping[str, list[int]]) ->
     return replace(error, row=numbers[error.row - 1])
 
 
+def canonical(document: Any) -> str:
+    """A JSON document's canonical form: keys sorted, no spaces."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(network: Network) -> str:
-    """The instance's canonical JSON form: its tables, keys sorted, no spaces."""
-    return json.dumps(network.to_tables(), sort_keys=True, separators=(",", ":"))
+    """The instance's canonical JSON form: its tables, in `canonical` form."""
+    return canonical(network.to_tables())
 
 
 def hash_of_canonical(document: str) -> str:

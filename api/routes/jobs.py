@@ -28,7 +28,7 @@ from reshore.api.schemas import (
     Progress,
     TableName,
 )
-from reshore.optimizer.schema import Network
+from reshore.optimizer.schema import Network, canonical
 from reshore.optimizer.solve import input_hash
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -61,7 +61,7 @@ def job_view(job: Job) -> JobView:
 
 
 def _request_hash(body: JobCreate) -> str:
-    return hashlib.sha256(store.canonical(body.model_dump(mode="json")).encode()).hexdigest()
+    return hashlib.sha256(canonical(body.model_dump(mode="json")).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
