@@ -17,7 +17,15 @@ from typing import Any
 from reshore.optimizer.decisions import FirstStage, SiteDecision, first_stage_of
 from reshore.optimizer.results import Plan
 from reshore.optimizer.schema import ANY, Network, parse_network
-from reshore.optimizer.variants import Change, Variant, VariantError, apply_variant
+from reshore.optimizer.variants import (
+    Change,
+    Variant,
+    VariantError,
+    apply_variant,
+    expected_cost_network,
+    scenario_alone,
+    with_risk,
+)
 from reshore.optimizer.whatif import NO_LIMITS, Job, RunOutcome, SolveLimits, solve_all
 
 EXPECTED_VALUE_SCENARIO = "expected_value"
@@ -31,30 +39,6 @@ class AnalysisFailed(RuntimeError):  # noqa: N818 - reads as a domain answer
 
 
 # --- instances derived from the input -----------------------------------------------------------
-
-
-def with_risk(network: Network, measure: str, weight: float | None = None) -> Network:
-    """The instance with another risk measure (and weight)."""
-    tables = network.to_tables()
-    tables["settings"]["risk"]["measure"] = measure
-    if weight is not None:
-        tables["settings"]["risk"]["weight"] = weight
-    return parse_network(tables)
-
-
-def expected_cost_network(network: Network) -> Network:
-    """The recourse problem on the expected-cost objective."""
-    return with_risk(network, "expected", 0.0)
-
-
-def scenario_alone(network: Network, scenario: str) -> Network:
-    """The instance with one scenario of probability 1 (its own and the `*` rows only)."""
-    tables = expected_cost_network(network).to_tables()
-    tables["scenarios"] = [{**s, "probability": 1.0} for s in tables["scenarios"]
-                           if s["scenario"] == scenario]
-    for table in ("demand", "tariffs"):
-        tables[table] = [row for row in tables[table] if row["scenario"] in (ANY, scenario)]
-    return parse_network(tables)
 
 
 def _scenario_demand(network: Network) -> dict[tuple[str, str, str], dict[str, float]]:

@@ -396,3 +396,30 @@ def apply_all(network: Network, variants: VariantsFile) -> list[AppliedVariant]:
     if problems:
         raise VariantError(problems)
     return applied
+
+
+# --- instances derived from the input -----------------------------------------------------------
+
+
+def with_risk(network: Network, measure: str, weight: float | None = None) -> Network:
+    """The instance with another risk measure (and weight)."""
+    tables = network.to_tables()
+    tables["settings"]["risk"]["measure"] = measure
+    if weight is not None:
+        tables["settings"]["risk"]["weight"] = weight
+    return parse_network(tables)
+
+
+def expected_cost_network(network: Network) -> Network:
+    """The recourse problem on the expected-cost objective."""
+    return with_risk(network, "expected", 0.0)
+
+
+def scenario_alone(network: Network, scenario: str) -> Network:
+    """The instance with one scenario of probability 1 (its own and the `*` rows only)."""
+    tables = expected_cost_network(network).to_tables()
+    tables["scenarios"] = [{**s, "probability": 1.0} for s in tables["scenarios"]
+                           if s["scenario"] == scenario]
+    for table in ("demand", "tariffs"):
+        tables[table] = [row for row in tables[table] if row["scenario"] in (ANY, scenario)]
+    return parse_network(tables)

@@ -35,6 +35,33 @@ def test_each_start_reaches_the_plain_optimum(seed: int, construct: bool, guided
                for line in plan.log)
 
 
+@pytest.mark.parametrize("seed", [1, 3])
+def test_the_relaxation_beside_the_starts_reaches_the_plain_optimum(seed: int) -> None:
+    """Two threads: the relaxation runs on a thread of its own beside the construction;
+    the LP-guided starts and the MIP reach the plain MIP's optimum."""
+    network = generate("tiny", seed)
+    plain = solve_checked(network, PLAIN)
+    plan = solve_checked(network, replace(STARTS, threads=2))
+    assert plan.status is PlanStatus.OPTIMAL
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert any(line.startswith("LP relaxation, beside the starts: bound") for line in plan.log)
+    alone = solve_checked(network, replace(STARTS, threads=2, concurrent_relaxation=False))
+    assert any(line.startswith("LP relaxation: bound") for line in alone.log)
+
+
+def test_a_cancel_stops_the_relaxation_beside_the_starts() -> None:
+    """Cancelled once the first plan exists, while the relaxation may still run on its own
+    thread: the solve returns that plan, checked, and leaves no HiGHS thread behind."""
+    import threading
+
+    reports: list[SolveProgress] = []
+    plan = solve_checked(generate("S", 1), replace(
+        STARTS, threads=2, on_progress=reports.append,
+        should_stop=lambda: any(r.best_objective is not None for r in reports)))
+    assert plan.status is PlanStatus.CANCELLED
+    assert not any(t.name == "reshore-relaxation" for t in threading.enumerate())
+
+
 def test_greedy_opens_capacity_for_every_period_and_closes_nothing() -> None:
     data = prepare(generate("S", 1))
     built = network_design.build(data)

@@ -69,7 +69,9 @@ def solve(network: Network, options: SolveOptions | None = None, *,
     mip_start = amend(built, data) if amend is not None else None
 
     outcome = run_highs(built, options, money_unit=data.money_unit, data=data,
-                        mip_start=mip_start)
+                        mip_start=mip_start,
+                        as_built=(amend is None and closable is None
+                                  and options.first_stage is None))
     timings = Timings(prepare=prepare_s, build=build_s, handoff=outcome.handoff_s,
                       solve=outcome.solve_s)
     status = plan_status(outcome.model_status, outcome.has_solution)

@@ -125,7 +125,7 @@ def configure(h: highspy.Highs, options: SolveOptions) -> None:
 
 def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
               data: PreparedNetwork | None = None,
-              mip_start: MipStart | None = None) -> HighsOutcome:
+              mip_start: MipStart | None = None, as_built: bool = True) -> HighsOutcome:
     """Hand the model to HiGHS, solve it and write the solution back into the variables.
 
     A MIP goes through the phases of `optimizer.solve.phases` (`data`, the prepared network,
@@ -133,7 +133,8 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     (`SolveOptions.hold_back_rows`) they start outside the model: see
     `optimizer.solve.rounds`. When the MIP is stopped before it beats the best start, the
     start is the answer. A `mip_start` (a replan's previous plan) is handed to HiGHS just
-    before the MIP runs when the phases found no plan of their own."""
+    before the MIP runs when the phases found no plan of their own. `as_built`: the model is
+    `data`'s as built, no decision fixed and no term added (see `phases.solve_mip`)."""
     started = time.perf_counter()
     handoff = to_highs_lp(built, rank_kept=options.rank_kept)
     lp, columns, integers, held = handoff.lp, handoff.columns, handoff.integers, handoff.held
@@ -168,7 +169,7 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     with heartbeat(options, last_report):
         if integers:
             mip = solve_mip(h, handoff, built, data, options, log, deadline, money_unit,
-                            lp_bound, give_start)
+                            lp_bound, give_start, as_built=as_built)
         else:
             give_start()
             h.run()

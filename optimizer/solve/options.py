@@ -68,6 +68,16 @@ class SolveOptions:
     lp_guided_start: bool = True
     """After the LP relaxation: its site, qualification and assignment decisions rounded,
     the rest solved, as a MIP start."""
+    scenario_relaxation_min_columns: int = 1_000_000
+    """On models of at least this many columns with more than one scenario, the LP
+    relaxation is solved one scenario at a time (`optimizer.solve.by_scenario`): a slightly
+    weaker bound from much smaller LPs (synthetic XL: one scenario's LP in 184 s, the whole
+    model's unsolved after 25 minutes). Not where a caller has fixed decisions or changed
+    the built model (`first_stage`, a replan)."""
+    concurrent_relaxation: bool = True
+    """Where the solve may use more than one thread (`threads` is not 1) and no row is held
+    back: the LP relaxation for the LP-guided start runs from the start on a thread of its
+    own (one HiGHS thread), beside the construction, instead of after it."""
     starts_min_columns: int = 50_000
     """The greedy and LP-guided starts run on models of at least this many columns and
     `starts_min_integers` integer columns only: on smaller ones HiGHS finds good plans
@@ -107,6 +117,8 @@ class SolveOptions:
              "between 0 and 1"),
             ("min_round_gain", self.min_round_gain, self.min_round_gain >= 0, "at least 0"),
             ("heartbeat_s", self.heartbeat_s, self.heartbeat_s > 0, "positive"),
+            ("scenario_relaxation_min_columns", self.scenario_relaxation_min_columns,
+             self.scenario_relaxation_min_columns >= 0, "at least 0"),
             ("starts_min_columns", self.starts_min_columns, self.starts_min_columns >= 0,
              "at least 0"),
             ("starts_min_integers", self.starts_min_integers, self.starts_min_integers >= 0,

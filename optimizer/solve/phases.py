@@ -5,7 +5,9 @@ and the best plan and bound reported as each phase improves them:
    unmet; only where unmet demand is allowed) and the greedy construction, each solved as
    a restricted model (`optimizer.heuristics`);
 2. the LP rounds (`optimizer.solve.rounds`) with rows held back, else the LP relaxation on
-   an instance of HiGHS of its own (`heuristics.solve_relaxation`);
+   an instance of HiGHS of its own (`heuristics.solve_relaxation`); where the solve may use
+   more than one thread (`SolveOptions.concurrent_relaxation`), that relaxation runs on a
+   thread of its own from the start, beside phase 1;
 3. LP-guided fixing: the relaxation's decisions rounded, solved as restricted models;
 4. the MIP from the best plan found (HiGHS `setSolution`), solved again while its answer
    violates a held-back row.
@@ -13,9 +15,10 @@ and the best plan and bound reported as each phase improves them:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import highspy
@@ -24,6 +27,7 @@ import numpy as np
 from reshore.models.built import BuiltModel
 from reshore.optimizer import heuristics
 from reshore.optimizer.prepare import PreparedNetwork
+from reshore.optimizer.solve.by_scenario import relaxation_by_scenario
 from reshore.optimizer.solve.handoff import HandOff, LpArrays
 from reshore.optimizer.solve.options import SolveOptions, SolveProgress
 from reshore.optimizer.solve.progress import Deadline
@@ -45,11 +49,14 @@ class MipResult:
 def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
               data: PreparedNetwork | None, options: SolveOptions, log: list[str],
               deadline: Deadline, money_unit: float, lp_bound: list[float],
-              give_start: Callable[[], None] | None = None) -> MipResult:
+              give_start: Callable[[], None] | None = None,
+              as_built: bool = True) -> MipResult:
     """Run the phases (see the module docstring) on `h`, which holds `handoff.lp`. The LP
     bound is also left in `lp_bound[0]` for the MIP's progress reports; `data` (the prepared
     network) enables the greedy construction. `give_start` hands HiGHS a caller's start of
-    its own (a replan's previous plan) when the phases found no plan."""
+    its own (a replan's previous plan) when the phases found no plan. `as_built`: the model
+    is `data`'s as `network_design.build` makes it (no decision fixed, no term added), which
+    the relaxation by scenario needs."""
     lp, held = handoff.lp, handoff.held
 
     def stopping() -> bool:
@@ -87,6 +94,32 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                          start.objective * money_unit, lp_bound[0] * money_unit)
         return True
 
+    by_scenario = (lp_guided and data is not None and as_built
+                   and len(data.network.scenarios) > 1
+                   and lp.num_col_ >= options.scenario_relaxation_min_columns)
+
+    def relaxation(threads: int | None) -> tuple[float, np.ndarray | None]:
+        """The LP relaxation: the model's, or one scenario at a time (`by_scenario`)."""
+        given = {**_restricted_options(options),
+                 **({"threads": threads} if threads is not None else {})}
+
+        def solve_lp(arrays: LpArrays) -> tuple[float, np.ndarray | None]:
+            return heuristics.solve_relaxation(
+                arrays, time_limit=_time_left(options, deadline), options=given,
+                stop=stopping, lp_solver=options.root_lp_solver)
+
+        if by_scenario and data is not None:
+            return relaxation_by_scenario(data.network, built, families, lp.num_col_,
+                                          money_unit, solve_lp=solve_lp, stop=stopping,
+                                          deadline=deadline, log=log)
+        return solve_lp(restricted_lp())
+
+    if not by_scenario and lp_guided:
+        restricted_lp()  # made here, not in two threads at once
+    beside = (_BackgroundRelaxation(lambda: relaxation(1))
+              if lp_guided and not held.upper.size and options.concurrent_relaxation
+              and options.threads != 1 else None)
+
     def keep(fixings: list[heuristics.Fixing], every: bool = False) -> None:
         """Solve the fixings in turn: all of them with `every`, else until one gives a plan."""
         for fixing in fixings:
@@ -105,11 +138,13 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             lp_bound[0], x_lp = lp_rounds(h, held, added, options, started)
             log.append(f"strong linking: {int(added.sum())} of {added.size} rows added by the"
                        f" LP rounds in {time.perf_counter() - started:.1f} s")
+        elif beside is not None:
+            lp_bound[0], x_lp = beside.result()
+            log.append(f"LP relaxation, beside the starts:"
+                       f" {'bound' if x_lp is not None else 'no bound'} in {beside.seconds:.1f} s,"
+                       f" {time.perf_counter() - started:.1f} s of it after the starts")
         else:
-            lp_bound[0], x_lp = heuristics.solve_relaxation(
-                restricted_lp(), time_limit=_time_left(options, deadline),
-                options=_restricted_options(options), stop=stopping,
-                lp_solver=options.root_lp_solver)
+            lp_bound[0], x_lp = relaxation(None)
             log.append(f"LP relaxation: {'bound' if x_lp is not None else 'no bound'} in"
                        f" {time.perf_counter() - started:.1f} s")
         if np.isfinite(lp_bound[0]):
@@ -118,6 +153,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                          lp_bound[0] * money_unit)
         if lp_guided and x_lp is not None and data is not None:
             keep(heuristics.lp_guided_fixings(built, data, families, x_lp), every=True)
+    if beside is not None:
+        beside.result()  # a cancel or the time limit came first: the thread ends with it
     start = best[0] if best else None
     if stopping():
         return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False)
@@ -139,6 +176,42 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         log.append(f"strong linking: the MIP answer violated {count} held-back rows;"
                    " added them, solving again")
     return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=True)
+
+
+@dataclass
+class _BackgroundRelaxation:
+    """The LP relaxation (`work`, on instances of HiGHS of its own with one thread) on a
+    thread of its own, started at once: HiGHS gives up Python's lock while it solves, and
+    each thread that runs HiGHS has a scheduler of its own, so it runs beside the restricted
+    solves of the main thread. It stops at the same deadline and cancel (checked in its
+    HiGHS callbacks)."""
+
+    work: Callable[[], tuple[float, np.ndarray | None]]
+    seconds: float = 0.0
+    _answer: tuple[float, np.ndarray | None] = (-np.inf, None)
+    _error: BaseException | None = None
+    _thread: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="reshore-relaxation",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._answer = self.work()
+        except BaseException as error:  # raised again in the solving thread by `result`
+            self._error = error
+        finally:
+            self.seconds = time.perf_counter() - started
+
+    def result(self) -> tuple[float, np.ndarray | None]:
+        """Wait for the relaxation: its optimum and solution, or (-inf, None)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._answer
 
 
 def _time_left(options: SolveOptions, deadline: Deadline) -> float | None:

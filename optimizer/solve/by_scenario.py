@@ -1,0 +1,108 @@
+"""The LP relaxation one scenario at a time: a lower bound of a model with several scenarios
+from one small LP per scenario, and first-stage values for the LP-guided starts.
+
+Scenario s alone (`optimizer.variants.scenario_alone`: its own demand and tariffs, probability
+1, expected cost) keeps every first-stage row and every row of scenario s, and drops the rows
+that tie scenarios together (committed periods, the risk terms). Any plan of the whole model
+restricted to scenario s is a plan of it, so its relaxation's optimum LB_s is at most that
+plan's scenario cost. The objective, (1 - λ)·E[cost] + λ·R[cost] with R the CVaR or the worst
+case, does not fall when a scenario's cost rises, so the same expression of the LB_s is a
+lower bound of the whole model (`risk_objective`).
+
+On synthetic M (seed 1) the three LPs took 1.3 to 1.4 s each against 10.9 s for the whole
+model's, for a bound 0.05 % lower; on XL (seed 0) one scenario's LP took 184 s, where the
+whole model's was still unsolved after 25 minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from reshore.models import network_design
+from reshore.models.built import BuiltModel
+from reshore.optimizer.heuristics import family_columns
+from reshore.optimizer.prepare import prepare
+from reshore.optimizer.schema import Network, RiskSettings
+from reshore.optimizer.solve.handoff import LpArrays, to_highs_lp
+from reshore.optimizer.solve.progress import Deadline
+from reshore.optimizer.variants import scenario_alone
+
+FIRST_STAGE_FAMILIES = ("open", "close", "tier_operating", "site_operating", "qualify",
+                        "supplier_qualified", "assign")
+"""The variable families with one value for every scenario: the LP-guided starts round
+these, from the probability-weighted mean of the scenarios' LP values."""
+
+
+def risk_objective(costs: np.ndarray, probabilities: np.ndarray, risk: RiskSettings) -> float:
+    """The model's objective for the given scenario costs: (1 - λ)·Σ p_s·cost_s + λ·R with R
+    the CVaR at `risk.alpha` (min over η of η + Σ p_s·(cost_s - η)⁺ / (1 - alpha), reached at
+    one of the costs) or the largest cost; λ = `risk.weight`, and 0 for expected cost."""
+    expected = float(np.dot(probabilities, costs))
+    if risk.measure == "expected" or risk.weight == 0:
+        return expected
+    if risk.measure == "worst_case":
+        tail = float(np.max(costs))
+    else:
+        tail = min(float(eta + np.dot(probabilities, np.maximum(costs - eta, 0.0))
+                         / (1 - risk.alpha)) for eta in costs)
+    return (1 - risk.weight) * expected + risk.weight * tail
+
+
+def relaxation_by_scenario(network: Network, built: BuiltModel,
+                           families: Mapping[str, np.ndarray], columns: int,
+                           money_unit: float, *,
+                           solve_lp: Callable[[LpArrays], tuple[float, np.ndarray | None]],
+                           stop: Callable[[], bool], deadline: Deadline, log: list[str]
+                           ) -> tuple[float, np.ndarray | None]:
+    """The bound of the whole model `built` (`columns` columns, money in units of
+    `money_unit`) and a vector over its columns holding the first-stage families'
+    probability-weighted mean LP values (every other column 0), or (-inf, None) if a
+    scenario's LP ends without an optimum or `stop` says so. `solve_lp` solves one
+    scenario's LP (`heuristics.solve_relaxation` within the solve's time limit); each
+    scenario is prepared, built and handed off in turn."""
+    scenarios = list(network.scenarios)
+    costs = np.zeros(len(scenarios))
+    x = np.zeros(columns)
+    for position, scenario in enumerate(scenarios):
+        if stop():
+            return -np.inf, None
+        alone = prepare(scenario_alone(network, scenario.scenario))
+        built_alone = network_design.build(alone)
+        handoff = to_highs_lp(built_alone)
+        bound, x_alone = solve_lp(handoff.arrays.rows_equilibrated())
+        if x_alone is None:
+            log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
+            return -np.inf, None
+        costs[position] = bound * alone.money_unit / money_unit
+        log.append(f"LP relaxation by scenario: {scenario.scenario} alone at least"
+                   f" {costs[position] * money_unit:,.0f}"
+                   f" ({time.perf_counter() - deadline.started:.1f} s into the solve)")
+        _add_first_stage(x, built, families, built_alone, handoff.columns, x_alone,
+                         scenario.probability)
+    probabilities = np.array([s.probability for s in scenarios], dtype=float)
+    return risk_objective(costs, probabilities, network.settings.risk), x
+
+
+def _add_first_stage(x: np.ndarray, built: BuiltModel, families: Mapping[str, np.ndarray],
+                     built_alone: BuiltModel, columns_alone: list[Any],
+                     x_alone: np.ndarray, probability: float) -> None:
+    """Add `probability` times one scenario's LP value of each first-stage member to its
+    column of the whole model, matching members by their keys."""
+    alone_columns = family_columns(built_alone, columns_alone)
+    for family in FIRST_STAGE_FAMILIES:
+        if family not in families or family not in alone_columns:
+            continue
+        keys = built.families[family].keys
+        key_names = list(keys.columns)
+        mine = keys.assign(column=families[family])
+        theirs = built_alone.families[family].keys.assign(
+            value=np.where(alone_columns[family] >= 0,
+                           x_alone[np.maximum(alone_columns[family], 0)], 0.0))
+        matched = mine.merge(theirs, on=key_names, how="inner")
+        matched = matched[matched.column >= 0]
+        np.add.at(x, matched.column.to_numpy(np.int64),
+                  probability * matched.value.to_numpy(float))
