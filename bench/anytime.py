@@ -4,7 +4,7 @@ on the same compiled model.
 Per size, seed and method (each in a child process of its own, one after the other, so that
 peak memory is the method's own and the methods share the machine in the same way): model
 size, the seconds of each stage, the time to the first plan (from the start of the
-pipeline), the gap at 60, 120, 300 and 600 s of solving (as far as the time limit goes), the
+pipeline), the gap at 60, 120, 300, 600, 1200 and 1800 s of solving (as far as the time limit goes), the
 final status, objective and bound, peak memory, the CPU seconds the method's process used
 (on a shared machine wall-clock times stretch with the load; the load averages before and
 after each instance are printed), the primal integral, and for reshore's plan
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINTS = (60.0, 120.0, 300.0, 600.0)
+CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0)
 
 
 def measure(size: str, seed: int, method: str, time_limit: float, gap: float,
