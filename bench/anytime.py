@@ -4,12 +4,12 @@ on the same compiled model.
 Per size, seed and method (each in a child process of its own, one after the other, so that
 peak memory is the method's own and the methods share the machine in the same way): model
 size, the seconds of each stage, the time to the first plan (from the start of the
-pipeline), the gap at 60, 120, 300, 600, 1200 and 1800 s of solving (as far as the time limit goes), the
-final status, objective and bound, peak memory, the CPU seconds the method's process used
-(on a shared machine wall-clock times stretch with the load; the load averages before and
-after each instance are printed), the primal integral, and for reshore's plan
-its service level, sites operating in the last period, mean utilisation and the checker's
-verdict.
+pipeline), the gap at 60, 120, 300, 600, 1200 and 1800 s of solving (as far as the time
+limit goes), the final status, objective and bound, peak memory, the CPU seconds the
+method's process used (on a shared machine wall-clock times stretch with the load; the load
+averages before and after each instance are printed), the primal integral, and for
+reshore's plan its service level, sites operating in the last period, mean utilisation and
+the checker's verdict.
 
 Methods:
   ours     the product's solve path (`optimizer.solve.solve`, default options)

@@ -56,14 +56,15 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
                            families: Mapping[str, np.ndarray], columns: int,
                            money_unit: float, *,
                            solve_lp: Callable[[LpArrays], tuple[float, np.ndarray | None]],
-                           stop: Callable[[], bool], deadline: Deadline, log: list[str]
+                           stop: Callable[[], bool], deadline: Deadline, log: list[str],
+                           say: Callable[[str], None] = lambda line: None
                            ) -> tuple[float, np.ndarray | None]:
     """The bound of the whole model `built` (`columns` columns, money in units of
     `money_unit`) and a vector over its columns holding the first-stage families'
     probability-weighted mean LP values (every other column 0), or (-inf, None) if a
     scenario's LP ends without an optimum or `stop` says so. `solve_lp` solves one
     scenario's LP (`heuristics.solve_relaxation` within the solve's time limit); each
-    scenario is prepared, built and handed off in turn."""
+    scenario is prepared, built and handed off in turn; `say` hears of each one solved."""
     scenarios = list(network.scenarios)
     costs = np.zeros(len(scenarios))
     x = np.zeros(columns)
@@ -78,9 +79,11 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
             log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
             return -np.inf, None
         costs[position] = bound * alone.money_unit / money_unit
-        log.append(f"LP relaxation by scenario: {scenario.scenario} alone at least"
-                   f" {costs[position] * money_unit:,.0f}"
-                   f" ({time.perf_counter() - deadline.started:.1f} s into the solve)")
+        elapsed = time.perf_counter() - deadline.started
+        found = (f"LP relaxation by scenario: {scenario.scenario} alone at least"
+                 f" {costs[position] * money_unit:,.0f}")
+        log.append(f"{found} ({elapsed:.1f} s into the solve)")
+        say(f"  {elapsed:6.1f} s  {found} ({position + 1} of {len(scenarios)})")
         _add_first_stage(x, built, families, built_alone, handoff.columns, x_alone,
                          scenario.probability)
     probabilities = np.array([s.probability for s in scenarios], dtype=float)

@@ -111,7 +111,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         if by_scenario and data is not None:
             return relaxation_by_scenario(data.network, built, families, lp.num_col_,
                                           money_unit, solve_lp=solve_lp, stop=stopping,
-                                          deadline=deadline, log=log)
+                                          deadline=deadline, log=log, say=options.say)
         return solve_lp(restricted_lp())
 
     if not by_scenario and lp_guided:
