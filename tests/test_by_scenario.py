@@ -84,12 +84,15 @@ def test_the_bound_by_scenario_is_below_the_whole_relaxation_and_the_optimum(
 
 
 @pytest.mark.parametrize("seed", [1, 3])
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("threads", "beside"), [(1, True), (2, True), (2, False)])
 def test_the_solve_through_the_relaxation_by_scenario_reaches_the_plain_optimum(
-        seed: int, threads: int) -> None:
+        seed: int, threads: int, beside: bool) -> None:
+    """One thread; the relaxation beside the construction, its scenarios one after the
+    other; after the construction, its scenarios on two threads."""
     network = generate("tiny", seed)
     plain = solve_checked(network, PLAIN)
-    plan = solve_checked(network, replace(BY_SCENARIO, threads=threads))
+    plan = solve_checked(network, replace(BY_SCENARIO, threads=threads,
+                                          concurrent_relaxation=beside))
     assert plan.status is PlanStatus.OPTIMAL
     assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
     assert sum(line.startswith("LP relaxation by scenario:") for line in plan.log) == len(

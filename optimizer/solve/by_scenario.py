@@ -16,8 +16,10 @@ whole model's was still unsolved after 25 minutes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -57,35 +59,58 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
                            money_unit: float, *,
                            solve_lp: Callable[[LpArrays], tuple[float, np.ndarray | None]],
                            stop: Callable[[], bool], deadline: Deadline, log: list[str],
-                           say: Callable[[str], None] = lambda line: None
-                           ) -> tuple[float, np.ndarray | None]:
+                           say: Callable[[str], None] = lambda line: None,
+                           workers: int = 1) -> tuple[float, np.ndarray | None]:
     """The bound of the whole model `built` (`columns` columns, money in units of
     `money_unit`) and a vector over its columns holding the first-stage families'
     probability-weighted mean LP values (every other column 0), or (-inf, None) if a
     scenario's LP ends without an optimum or `stop` says so. `solve_lp` solves one
-    scenario's LP (`heuristics.solve_relaxation` within the solve's time limit); each
-    scenario is prepared, built and handed off in turn; `say` hears of each one solved."""
+    scenario's LP (`heuristics.solve_relaxation` within the solve's time limit). Each
+    scenario is prepared, built, handed off and solved by one of `workers` threads (HiGHS
+    gives up Python's lock while it solves; preparing and building hold it); `say` hears of
+    each scenario solved."""
     scenarios = list(network.scenarios)
-    costs = np.zeros(len(scenarios))
+    costs = np.full(len(scenarios), -np.inf)
     x = np.zeros(columns)
-    for position, scenario in enumerate(scenarios):
+
+    def relax(position: int) -> bool:
+        """Scenario `position` alone: its bound into `costs`, its first-stage values into
+        `x`. Whether it has a bound."""
+        scenario = scenarios[position]
         if stop():
-            return -np.inf, None
+            return False
         alone = prepare(scenario_alone(network, scenario.scenario))
         built_alone = network_design.build(alone)
         handoff = to_highs_lp(built_alone)
         bound, x_alone = solve_lp(handoff.arrays.rows_equilibrated())
         if x_alone is None:
             log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
-            return -np.inf, None
+            return False
         costs[position] = bound * alone.money_unit / money_unit
         elapsed = time.perf_counter() - deadline.started
         found = (f"LP relaxation by scenario: {scenario.scenario} alone at least"
                  f" {costs[position] * money_unit:,.0f}")
         log.append(f"{found} ({elapsed:.1f} s into the solve)")
-        say(f"  {elapsed:6.1f} s  {found} ({position + 1} of {len(scenarios)})")
-        _add_first_stage(x, built, families, built_alone, handoff.columns, x_alone,
-                         scenario.probability)
+        say(f"  {elapsed:6.1f} s  {found} ({int(np.isfinite(costs).sum())} of"
+            f" {len(scenarios)})")
+        with adding:
+            _add_first_stage(x, built, families, built_alone, handoff.columns, x_alone,
+                             scenario.probability)
+        return True
+
+    adding = threading.Lock()
+    if workers > 1 and len(scenarios) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(scenarios)),
+                                thread_name_prefix="reshore-scenario") as pool:
+            solved = list(pool.map(relax, range(len(scenarios))))
+    else:
+        solved = []
+        for position in range(len(scenarios)):
+            solved.append(relax(position))
+            if not solved[-1]:
+                break
+    if not all(solved) or len(solved) < len(scenarios):
+        return -np.inf, None
     probabilities = np.array([s.probability for s in scenarios], dtype=float)
     return risk_objective(costs, probabilities, network.settings.risk), x
 

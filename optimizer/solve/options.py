@@ -75,9 +75,11 @@ class SolveOptions:
     model's unsolved after 25 minutes). Not where a caller has fixed decisions or changed
     the built model (`first_stage`, a replan)."""
     concurrent_relaxation: bool = True
-    """Where the solve may use more than one thread (`threads` is not 1) and no row is held
-    back: the LP relaxation for the LP-guided start runs from the start on a thread of its
-    own (one HiGHS thread), beside the construction, instead of after it."""
+    """Where the solve may use more than one core (`threads` above 1, or not set on a
+    machine of more than one core) and no row is held back: the LP relaxation for the
+    LP-guided start runs from the start on a thread of its own (one HiGHS thread), beside
+    the construction, instead of after it. The relaxation by scenario then solves its
+    scenarios on the cores left (at least one)."""
     starts_min_columns: int = 50_000
     """The greedy and LP-guided starts run on models of at least this many columns and
     `starts_min_integers` integer columns only: on smaller ones HiGHS finds good plans

@@ -15,6 +15,7 @@ and the best plan and bound reported as each phase improves them:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -98,8 +99,10 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                    and len(data.network.scenarios) > 1
                    and lp.num_col_ >= options.scenario_relaxation_min_columns)
 
-    def relaxation(threads: int | None) -> tuple[float, np.ndarray | None]:
-        """The LP relaxation: the model's, or one scenario at a time (`by_scenario`)."""
+    def relaxation(threads: int | None, workers: int) -> tuple[float, np.ndarray | None]:
+        """The LP relaxation: the model's, or one scenario at a time (`by_scenario`, on
+        `workers` threads)."""
+        threads = 1 if by_scenario and workers > 1 else threads
         given = {**_restricted_options(options),
                  **({"threads": threads} if threads is not None else {})}
 
@@ -111,14 +114,16 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         if by_scenario and data is not None:
             return relaxation_by_scenario(data.network, built, families, lp.num_col_,
                                           money_unit, solve_lp=solve_lp, stop=stopping,
-                                          deadline=deadline, log=log, say=options.say)
+                                          deadline=deadline, log=log, say=options.say,
+                                          workers=workers)
         return solve_lp(restricted_lp())
 
     if not by_scenario and lp_guided:
         restricted_lp()  # made here, not in two threads at once
-    beside = (_BackgroundRelaxation(lambda: relaxation(1))
+    cores = options.threads or os.cpu_count() or 1
+    beside = (_BackgroundRelaxation(lambda: relaxation(1, max(1, cores - 1)))
               if lp_guided and not held.upper.size and options.concurrent_relaxation
-              and options.threads != 1 else None)
+              and cores > 1 else None)
 
     def keep(fixings: list[heuristics.Fixing], every: bool = False) -> None:
         """Solve the fixings in turn: all of them with `every`, else until one gives a plan."""
@@ -144,7 +149,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                        f" {'bound' if x_lp is not None else 'no bound'} in {beside.seconds:.1f} s,"
                        f" {time.perf_counter() - started:.1f} s of it after the starts")
         else:
-            lp_bound[0], x_lp = relaxation(None)
+            lp_bound[0], x_lp = relaxation(None, cores)
             log.append(f"LP relaxation: {'bound' if x_lp is not None else 'no bound'} in"
                        f" {time.perf_counter() - started:.1f} s")
         if np.isfinite(lp_bound[0]):
