@@ -125,3 +125,15 @@ def test_a_cancel_after_the_first_scenario_stops_the_relaxation_by_scenario(
     assert plan.status is PlanStatus.CANCELLED
     assert sum(line.startswith("LP relaxation by scenario:") for line in plan.log) == 1
     assert sum("LP relaxation by scenario" in line for line in heard) == 1
+
+
+@pytest.mark.parametrize("module", ["reshore.optimizer.heuristics",
+                                    "reshore.optimizer.solve.by_scenario",
+                                    "reshore.optimizer.solve.phases"])
+def test_each_solve_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -26,7 +26,7 @@ import numpy as np
 
 from reshore.models import network_design
 from reshore.models.built import BuiltModel
-from reshore.optimizer.heuristics import family_columns
+from reshore.optimizer import heuristics
 from reshore.optimizer.prepare import prepare
 from reshore.optimizer.schema import Network, RiskSettings
 from reshore.optimizer.solve.handoff import LpArrays, to_highs_lp
@@ -120,7 +120,7 @@ def _add_first_stage(x: np.ndarray, built: BuiltModel, families: Mapping[str, np
                      x_alone: np.ndarray, probability: float) -> None:
     """Add `probability` times one scenario's LP value of each first-stage member to its
     column of the whole model, matching members by their keys."""
-    alone_columns = family_columns(built_alone, columns_alone)
+    alone_columns = heuristics.family_columns(built_alone, columns_alone)
     for family in FIRST_STAGE_FAMILIES:
         if family not in families or family not in alone_columns:
             continue
