@@ -11,7 +11,7 @@ lower bound of the whole model (`risk_objective`).
 
 On synthetic M (seed 1) the three LPs took 1.3 to 1.4 s each against 10.9 s for the whole
 model's, for a bound 0.05 % lower; on XL (seed 0) one scenario's LP took 184 s, where the
-whole model's was still unsolved after 25 minutes.
+whole model's was unsolved at a 1,700 s limit.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class SolveOptions:
     """On models of at least this many columns with more than one scenario, the LP
     relaxation is solved one scenario at a time (`optimizer.solve.by_scenario`): a slightly
     weaker bound from much smaller LPs (synthetic XL: one scenario's LP in 184 s, the whole
-    model's unsolved after 25 minutes). Not where a caller has fixed decisions or changed
+    model's unsolved at a 1,700 s limit). Not where a caller has fixed decisions or changed
     the built model (`first_stage`, a replan)."""
     concurrent_relaxation: bool = True
     """Where the solve may use more than one core (`threads` above 1, or not set on a
