@@ -16,6 +16,7 @@ whole model's was unsolved at a 1,700 s limit.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -80,13 +81,19 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
         if stop():
             return False
         alone = prepare(scenario_alone(network, scenario.scenario))
+        scale = alone.money_unit / money_unit
         built_alone = network_design.build(alone)
         handoff = to_highs_lp(built_alone)
-        bound, x_alone = solve_lp(handoff.arrays.rows_equilibrated())
+        whole_columns, alone_columns = _first_stage_pairs(built, families, built_alone,
+                                                          handoff.columns)
+        arrays = handoff.arrays.rows_equilibrated()
+        del alone, built_alone, handoff  # the scenario's Pyomo model, freed before its LP
+        gc.collect()
+        bound, x_alone = solve_lp(arrays)
         if x_alone is None:
             log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
             return False
-        costs[position] = bound * alone.money_unit / money_unit
+        costs[position] = bound * scale
         elapsed = time.perf_counter() - deadline.started
         found = (f"LP relaxation by scenario: {scenario.scenario} alone at least"
                  f" {costs[position] * money_unit:,.0f}")
@@ -94,8 +101,7 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
         say(f"  {elapsed:6.1f} s  {found} ({int(np.isfinite(costs).sum())} of"
             f" {len(scenarios)})")
         with adding:
-            _add_first_stage(x, built, families, built_alone, handoff.columns, x_alone,
-                             scenario.probability)
+            np.add.at(x, whole_columns, scenario.probability * x_alone[alone_columns])
         return True
 
     adding = threading.Lock()
@@ -115,22 +121,23 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
     return risk_objective(costs, probabilities, network.settings.risk), x
 
 
-def _add_first_stage(x: np.ndarray, built: BuiltModel, families: Mapping[str, np.ndarray],
-                     built_alone: BuiltModel, columns_alone: list[Any],
-                     x_alone: np.ndarray, probability: float) -> None:
-    """Add `probability` times one scenario's LP value of each first-stage member to its
-    column of the whole model, matching members by their keys."""
-    alone_columns = heuristics.family_columns(built_alone, columns_alone)
+def _first_stage_pairs(built: BuiltModel, families: Mapping[str, np.ndarray],
+                       built_alone: BuiltModel, columns_alone: list[Any]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Each first-stage member in both models, matched by its keys: its column in the whole
+    model and its column in the scenario's."""
+    alone_families = heuristics.family_columns(built_alone, columns_alone)
+    whole, alone = [], []
     for family in FIRST_STAGE_FAMILIES:
-        if family not in families or family not in alone_columns:
+        if family not in families or family not in alone_families:
             continue
         keys = built.families[family].keys
-        key_names = list(keys.columns)
-        mine = keys.assign(column=families[family])
-        theirs = built_alone.families[family].keys.assign(
-            value=np.where(alone_columns[family] >= 0,
-                           x_alone[np.maximum(alone_columns[family], 0)], 0.0))
-        matched = mine.merge(theirs, on=key_names, how="inner")
-        matched = matched[matched.column >= 0]
-        np.add.at(x, matched.column.to_numpy(np.int64),
-                  probability * matched.value.to_numpy(float))
+        mine = keys.assign(whole_column=families[family])
+        theirs = built_alone.families[family].keys.assign(alone_column=alone_families[family])
+        matched = mine.merge(theirs, on=list(keys.columns), how="inner")
+        matched = matched[(matched.whole_column >= 0) & (matched.alone_column >= 0)]
+        whole.append(matched.whole_column.to_numpy(np.int64))
+        alone.append(matched.alone_column.to_numpy(np.int64))
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate(whole) if whole else empty,
+            np.concatenate(alone) if alone else empty)
