@@ -248,3 +248,15 @@ def test_a_stopped_relaxation_gives_no_bound() -> None:
 
     assert solve_relaxation(handoff.arrays, time_limit=60, options={"threads": 1},
                             stop=lambda: True) == (-np.inf, None)
+
+
+def test_the_mip_does_not_start_with_less_time_left_than_the_relaxation_took() -> None:
+    from reshore.optimizer.solve.phases import too_little_time_for_the_mip
+    from reshore.optimizer.solve.progress import Deadline
+
+    limited = SolveOptions(time_limit_s=100.0)
+    deadline = Deadline(100.0)  # started now: about 100 s left
+    assert too_little_time_for_the_mip(limited, deadline, relaxation_s=150.0)
+    assert not too_little_time_for_the_mip(limited, deadline, relaxation_s=10.0)
+    assert not too_little_time_for_the_mip(limited, deadline, relaxation_s=0.0)  # none ran
+    assert not too_little_time_for_the_mip(SolveOptions(), Deadline(None), relaxation_s=1e9)

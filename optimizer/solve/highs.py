@@ -176,7 +176,7 @@ def run_highs(built: BuiltModel, options: SolveOptions, money_unit: float = 1.0,
     solve_s = time.perf_counter() - started
     status = h.modelStatusToString(h.getModelStatus()) if mip.mip_ran \
         else "Interrupted by user"
-    if deadline.passed and status == "Interrupted by user":
+    if (deadline.passed or mip.out_of_time) and status == "Interrupted by user":
         status = "Time limit reached"
     if deadline.passed:
         log.append(f"the time limit of {options.time_limit_s:g} s for the whole solve was"

@@ -45,6 +45,9 @@ class MipResult:
     """The best plan of the restricted solves (None when none found one)."""
     mip_ran: bool
     """Whether the MIP ran (not when the time limit or a cancel came first)."""
+    out_of_time: bool = False
+    """The MIP did not start: less time was left than the relaxation took (see
+    `too_little_time_for_the_mip`), so the solve ends as at its time limit."""
 
 
 def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
@@ -137,6 +140,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         keep(heuristics.idle_fixings(data, families, handoff.arrays))
         keep(heuristics.greedy_fixings(built, data, families))
     added = np.zeros(held.upper.size, dtype=bool)
+    relaxation_s = 0.0
     if (held.upper.size or lp_guided) and not stopping():
         started = time.perf_counter()
         if held.upper.size:
@@ -152,6 +156,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             lp_bound[0], x_lp = relaxation(None, cores)
             log.append(f"LP relaxation: {'bound' if x_lp is not None else 'no bound'} in"
                        f" {time.perf_counter() - started:.1f} s")
+        relaxation_s = beside.seconds if beside is not None \
+            else time.perf_counter() - started
         if np.isfinite(lp_bound[0]):
             report_phase(options, deadline, "LP relaxation",
                          best[0].objective * money_unit if best else None,
@@ -163,6 +169,10 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     start = best[0] if best else None
     if stopping():
         return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False)
+    if start is not None and too_little_time_for_the_mip(options, deadline, relaxation_s):
+        log.append(f"the MIP did not start: {_time_left(options, deadline):.0f} s were left,"
+                   f" less than the {relaxation_s:.0f} s the relaxation took")
+        return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False, out_of_time=True)
     if start is not None:
         h.setSolution(start.values.size, np.arange(start.values.size, dtype=np.int32),
                       start.values)
@@ -217,6 +227,17 @@ class _BackgroundRelaxation:
         if self._error is not None:
             raise self._error
         return self._answer
+
+
+def too_little_time_for_the_mip(options: SolveOptions, deadline: Deadline,
+                                relaxation_s: float) -> bool:
+    """Whether less of the time limit is left than the relaxation took. The MIP solves the
+    model's relaxation again as its root LP, and HiGHS looks at neither the time limit nor
+    a cancel while it presolves and solves that LP: started so late, it cannot improve the
+    plan or the bound and would only run past the limit (synthetic XL, one thread: 100 s
+    past an 1,800 s limit)."""
+    left = _time_left(options, deadline)
+    return left is not None and relaxation_s > 0 and left < relaxation_s
 
 
 def _time_left(options: SolveOptions, deadline: Deadline) -> float | None:
