@@ -71,7 +71,7 @@ class SolveOptions:
     scenario_relaxation_min_columns: int = 100_000
     """On models of at least this many columns with more than one scenario, the LP
     relaxation is solved one scenario at a time (`optimizer.solve.by_scenario`): a slightly
-    weaker bound from much smaller LPs (synthetic L: the bound at 55 to 70 s instead of 230
+    weaker bound from much smaller LPs (synthetic L: the bound at 55 to 72 s instead of 230
     to 460 s; XL: one scenario's LP in 184 s, the whole model's unsolved at a 1,700 s
     limit). Synthetic M (55,000 to 60,000 columns) keeps the whole relaxation, whose
     rounding gave the better plans there. Not where a caller has fixed decisions or changed
