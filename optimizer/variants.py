@@ -403,11 +403,16 @@ def apply_all(network: Network, variants: VariantsFile) -> list[AppliedVariant]:
 
 def with_risk(network: Network, measure: str, weight: float | None = None) -> Network:
     """The instance with another risk measure (and weight)."""
+    return parse_network(_risk_tables(network, measure, weight))
+
+
+def _risk_tables(network: Network, measure: str, weight: float | None) -> dict[str, Any]:
+    """The instance's tables with another risk measure (and weight)."""
     tables = network.to_tables()
     tables["settings"]["risk"]["measure"] = measure
     if weight is not None:
         tables["settings"]["risk"]["weight"] = weight
-    return parse_network(tables)
+    return tables
 
 
 def expected_cost_network(network: Network) -> Network:
@@ -416,8 +421,9 @@ def expected_cost_network(network: Network) -> Network:
 
 
 def scenario_alone(network: Network, scenario: str) -> Network:
-    """The instance with one scenario of probability 1 (its own and the `*` rows only)."""
-    tables = expected_cost_network(network).to_tables()
+    """The instance with one scenario of probability 1 (its own and the `*` rows only), on
+    the expected-cost objective; validated once."""
+    tables = _risk_tables(network, "expected", 0.0)
     tables["scenarios"] = [{**s, "probability": 1.0} for s in tables["scenarios"]
                            if s["scenario"] == scenario]
     for table in ("demand", "tariffs"):

@@ -108,14 +108,12 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
     if workers > 1 and len(scenarios) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(scenarios)),
                                 thread_name_prefix="reshore-scenario") as pool:
-            solved = list(pool.map(relax, range(len(scenarios))))
+            list(pool.map(relax, range(len(scenarios))))
     else:
-        solved = []
         for position in range(len(scenarios)):
-            solved.append(relax(position))
-            if not solved[-1]:
+            if not relax(position):
                 break
-    if not all(solved) or len(solved) < len(scenarios):
+    if not np.isfinite(costs).all():  # a scenario without a bound, or stopped
         return -np.inf, None
     probabilities = np.array([s.probability for s in scenarios], dtype=float)
     return risk_objective(costs, probabilities, network.settings.risk), x

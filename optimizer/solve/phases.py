@@ -102,12 +102,15 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                    and len(data.network.scenarios) > 1
                    and lp.num_col_ >= options.scenario_relaxation_min_columns)
 
-    def relaxation(threads: int | None, workers: int) -> tuple[float, np.ndarray | None]:
-        """The LP relaxation: the model's, or one scenario at a time (`by_scenario`, on
-        `workers` threads)."""
-        threads = 1 if by_scenario and workers > 1 else threads
-        given = {**_restricted_options(options),
-                 **({"threads": threads} if threads is not None else {})}
+    cores = options.threads or os.cpu_count() or 1
+
+    def relaxation(beside_construction: bool) -> tuple[float, np.ndarray | None]:
+        """The LP relaxation: the model's, or one scenario at a time (`by_scenario`) on the
+        cores the construction leaves (`beside_construction`) or on all of them; one HiGHS
+        thread per LP wherever LPs run side by side."""
+        workers = max(1, cores - 1) if beside_construction else cores
+        side_by_side = beside_construction or (by_scenario and workers > 1)
+        given = {**_restricted_options(options), **({"threads": 1} if side_by_side else {})}
 
         def solve_lp(arrays: LpArrays) -> tuple[float, np.ndarray | None]:
             return heuristics.solve_relaxation(
@@ -123,8 +126,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
 
     if not by_scenario and lp_guided:
         restricted_lp()  # made here, not in two threads at once
-    cores = options.threads or os.cpu_count() or 1
-    beside = (_BackgroundRelaxation(lambda: relaxation(1, max(1, cores - 1)))
+    beside = (_BackgroundRelaxation(lambda: relaxation(beside_construction=True))
               if lp_guided and not held.upper.size and options.concurrent_relaxation
               and cores > 1 else None)
 
@@ -153,7 +155,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                        f" {'bound' if x_lp is not None else 'no bound'} in {beside.seconds:.1f} s,"
                        f" {time.perf_counter() - started:.1f} s of it after the starts")
         else:
-            lp_bound[0], x_lp = relaxation(None, cores)
+            lp_bound[0], x_lp = relaxation(beside_construction=False)
             log.append(f"LP relaxation: {'bound' if x_lp is not None else 'no bound'} in"
                        f" {time.perf_counter() - started:.1f} s")
         relaxation_s = beside.seconds if beside is not None \
