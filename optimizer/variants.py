@@ -423,9 +423,52 @@ def expected_cost_network(network: Network) -> Network:
 def scenario_alone(network: Network, scenario: str) -> Network:
     """The instance with one scenario of probability 1 (its own and the `*` rows only), on
     the expected-cost objective; validated once."""
+    return parse_network(_alone_tables(network, scenario))
+
+
+def _alone_tables(network: Network, scenario: str) -> dict[str, Any]:
+    """The tables of `scenario_alone`."""
     tables = _risk_tables(network, "expected", 0.0)
     tables["scenarios"] = [{**s, "probability": 1.0} for s in tables["scenarios"]
                            if s["scenario"] == scenario]
     for table in ("demand", "tariffs"):
         tables[table] = [row for row in tables[table] if row["scenario"] in (ANY, scenario)]
+    return tables
+
+
+def _demand_by_scenario(network: Network) -> dict[str, dict[tuple[str, str, str], float]]:
+    """Each scenario's demand by customer, product and period: its own rows, else the `*`
+    rows."""
+    shared = {(d.customer, d.product, d.period): d.quantity for d in network.demand
+              if d.scenario == ANY}
+    demand = {s.scenario: dict(shared) for s in network.scenarios}
+    for d in network.demand:
+        if d.scenario != ANY:
+            demand[d.scenario][(d.customer, d.product, d.period)] = d.quantity
+    return demand
+
+
+def least_demand_scenario(network: Network) -> str | None:
+    """A scenario whose demand is nowhere above another scenario's (the first such), or None
+    when none is."""
+    demand = _demand_by_scenario(network)
+    keys = set().union(*demand.values())
+    for scenario, mine in demand.items():
+        if all(mine.get(key, 0.0) <= theirs.get(key, 0.0)
+               for theirs in demand.values() for key in keys):
+            return scenario
+    return None
+
+
+def least_demand_alone(network: Network) -> Network:
+    """The first scenario alone (`scenario_alone`) with, for each customer, product and
+    period, the least demand of any scenario: a plan of its first periods' flows serves no
+    scenario more than it demands."""
+    demand = _demand_by_scenario(network)
+    keys = sorted(set().union(*demand.values()))
+    tables = _alone_tables(network, network.scenarios[0].scenario)
+    tables["demand"] = [{"customer": customer, "product": product, "period": period,
+                         "quantity": min(mine.get((customer, product, period), 0.0)
+                                         for mine in demand.values()), "scenario": ANY}
+                        for customer, product, period in keys]
     return parse_network(tables)

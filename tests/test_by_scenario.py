@@ -1,6 +1,7 @@
 """The LP relaxation one scenario at a time: its bound is the risk objective of the
 scenarios' bounds, never above the whole model's relaxation, and the solve path through it
-reaches the plain MIP's optimum."""
+reaches the plain MIP's optimum. The starts' flows one scenario at a time: a plan of the
+whole model, never below the whole model's restricted LP."""
 
 from __future__ import annotations
 
@@ -12,14 +13,26 @@ import pytest
 from reshore.data.synthetic import generate
 from reshore.models import network_design
 from reshore.optimizer.decisions import FirstStage, first_stage_of
-from reshore.optimizer.heuristics import family_columns, solve_relaxation
+from reshore.optimizer.heuristics import (
+    Fixing,
+    Start,
+    family_columns,
+    greedy_fixings,
+    solve_relaxation,
+    solve_restricted,
+)
 from reshore.optimizer.prepare import prepare
 from reshore.optimizer.results import PlanStatus
-from reshore.optimizer.schema import Network, RiskSettings
+from reshore.optimizer.schema import ANY, Demand, Network, RiskSettings
 from reshore.optimizer.solve import to_highs_lp
-from reshore.optimizer.solve.by_scenario import relaxation_by_scenario, risk_objective
+from reshore.optimizer.solve.by_scenario import (
+    plan_by_scenario,
+    relaxation_by_scenario,
+    risk_objective,
+)
 from reshore.optimizer.solve.handoff import LpArrays
 from reshore.optimizer.solve.progress import Deadline
+from reshore.optimizer.variants import least_demand_alone, least_demand_scenario
 from tests.conftest import EXACT, solve_checked
 
 BY_SCENARIO = replace(EXACT, starts_min_columns=0, starts_min_integers=0,
@@ -125,6 +138,98 @@ def test_a_cancel_after_the_first_scenario_stops_the_relaxation_by_scenario(
     assert plan.status is PlanStatus.CANCELLED
     assert sum(line.startswith("LP relaxation by scenario:") for line in plan.log) == 1
     assert sum("LP relaxation by scenario" in line for line in heard) == 1
+
+
+def _demand_by_scenario(network: Network, factors: dict[str, list[float]],
+                        commit_periods: int = 1) -> Network:
+    """`network` with each scenario's demand its `*` demand times the scenario's factor of
+    the period, and `commit_periods` committed periods."""
+    periods = network.settings.periods
+    demand = [Demand(customer=d.customer, product=d.product, period=d.period,
+                     quantity=round(d.quantity * factors[s][periods.index(d.period)]),
+                     scenario=s)
+              for d in network.demand if d.scenario == ANY for s in factors]
+    settings = network.settings.model_copy(update={"commit_periods": commit_periods})
+    return Network.model_validate({**network.model_dump(), "demand": demand,
+                                   "settings": settings.model_dump()})
+
+
+def test_least_demand_worked_by_hand() -> None:
+    network = generate("tiny", 1)
+    assert least_demand_scenario(network) == "calm"  # every scenario has the same demand
+    below = _demand_by_scenario(network, {"calm": [1.0, 1.0], "escalation": [0.5, 1.0]})
+    assert least_demand_scenario(below) == "escalation"
+    crossing = _demand_by_scenario(network, {"calm": [1.2, 0.8], "escalation": [0.6, 1.3]})
+    assert least_demand_scenario(crossing) is None
+    least = least_demand_alone(crossing)
+    assert [s.scenario for s in least.scenarios] == ["calm"]
+    assert least.settings.risk.measure == "expected"
+    shared = {(d.customer, d.product, d.period): d.quantity for d in network.demand}
+    periods = network.settings.periods
+    for d in least.demand:
+        assert d.scenario == ANY
+        base = shared[(d.customer, d.product, d.period)]
+        factor = [0.6, 0.8][periods.index(d.period)]
+        assert d.quantity == min(round(base * 1.2), round(base * 0.6)) if factor == 0.6 \
+            else min(round(base * 0.8), round(base * 1.3))
+
+
+def _greedy_plans(network: Network) -> tuple[float, float]:
+    """The greedy construction's plan: its flows one scenario at a time, then the whole
+    model's restricted LP (objectives in model units), and with every flow solved by the
+    whole model's restricted LP."""
+    data = prepare(network)
+    built = network_design.build(data)
+    handoff = to_highs_lp(built)
+    families = family_columns(built, handoff.columns)
+    [greedy] = greedy_fixings(built, data, families)
+    log: list[str] = []
+
+    def solve_fixed(arrays: LpArrays, fixing: Fixing) -> Start | None:
+        # no thread count: HiGHS's scheduler may run with the count of an earlier solve
+        return solve_restricted(arrays, fixing, time_limit=None, options={},
+                                stop=lambda: False, log=log)
+
+    split = plan_by_scenario(network, built, families, handoff.lp.num_col_, greedy,
+                             solve_fixed=solve_fixed, stop=lambda: False, log=log)
+    assert split is not None, log
+    money = sum(family.size for name, family in built.families.items()
+                if name in ("scenario_cost", "value_at_risk", "excess_cost", "worst_cost"))
+    assert split.columns.size >= handoff.lp.num_col_ - money
+    by_scenario = solve_fixed(handoff.arrays, split)
+    whole = solve_fixed(handoff.arrays, greedy)
+    assert by_scenario is not None and whole is not None, log
+    return by_scenario.objective, whole.objective
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize(("factors", "commit_periods"), [
+    (None, 1),
+    ({"calm": [1.2, 0.8], "escalation": [0.6, 1.3]}, 1),  # no scenario of least demand
+    ({"calm": [1.0, 1.1], "escalation": [0.7, 0.9]}, 2),  # escalation's is least
+    ({"calm": [1.2, 0.8], "escalation": [0.6, 1.3]}, 0),
+])
+def test_the_flows_of_a_start_by_scenario_are_a_plan_of_the_whole_model(
+        seed: int, factors: dict[str, list[float]] | None, commit_periods: int) -> None:
+    """With its flows held, the whole model's restricted LP still has a plan (every row,
+    the committed periods' among them, holds), no cheaper than the whole model's own."""
+    network = generate("tiny", seed)
+    if factors is not None:
+        network = _demand_by_scenario(network, factors, commit_periods)
+    by_scenario, whole = _greedy_plans(network)
+    assert by_scenario >= whole * (1 - 1e-7) - 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_the_solve_with_demand_by_scenario_reaches_the_plain_optimum(seed: int) -> None:
+    network = _demand_by_scenario(generate("tiny", seed),
+                                  {"calm": [1.2, 0.8], "escalation": [0.6, 1.3]})
+    plain = solve_checked(network, PLAIN)
+    plan = solve_checked(network, replace(BY_SCENARIO, threads=1))
+    assert plan.status is PlanStatus.OPTIMAL
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    assert any(line.startswith("greedy construction, by scenario: plan") for line in plan.log)
+    assert any("(least demand)" in line for line in plan.log)
 
 
 @pytest.mark.parametrize("module", ["reshore.optimizer.heuristics",

@@ -28,7 +28,7 @@ import numpy as np
 from reshore.models.built import BuiltModel
 from reshore.optimizer import heuristics
 from reshore.optimizer.prepare import PreparedNetwork
-from reshore.optimizer.solve.by_scenario import relaxation_by_scenario
+from reshore.optimizer.solve.by_scenario import plan_by_scenario, relaxation_by_scenario
 from reshore.optimizer.solve.handoff import HandOff, LpArrays
 from reshore.optimizer.solve.options import SolveOptions, SolveProgress
 from reshore.optimizer.solve.progress import Deadline
@@ -82,13 +82,33 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             equilibrated.append(handoff.arrays.rows_equilibrated())
         return equilibrated[0]
 
-    def restricted(fixing: heuristics.Fixing) -> bool:
-        """Solve one fixing; keep its plan if it is the best so far. Whether it had one."""
-        start = heuristics.solve_restricted(
-            restricted_lp(), fixing,
-            time_limit=_restricted_budget(options, deadline, first=not planned[0]),
-            options=_restricted_options(options), stop=stopping, log=log,
-            lp_solver=options.root_lp_solver)
+    split = (data is not None and as_built and len(data.network.scenarios) > 1
+             and lp.num_col_ >= options.scenario_relaxation_min_columns)
+    every_integer = np.flatnonzero(handoff.arrays.integer)
+
+    def restricted(fixing: heuristics.Fixing, scenario_by_scenario: bool = False) -> bool:
+        """Solve one fixing; keep its plan if it is the best so far. Whether it had one.
+        `scenario_by_scenario`: where the model is split by scenario (`split`) and the
+        fixing holds every integer decision, its flows are solved one scenario at a time
+        first (`plan_by_scenario`), which leaves the whole model's solve little to do."""
+        budget = _restricted_budget(options, deadline, first=not planned[0])
+        ends = None if budget is None else time.perf_counter() + budget
+
+        def solve_fixed(arrays: LpArrays, fixing: heuristics.Fixing) -> heuristics.Start | None:
+            return heuristics.solve_restricted(
+                arrays, fixing,
+                time_limit=None if ends is None else ends - time.perf_counter(),
+                options=_restricted_options(options), stop=stopping, log=log,
+                lp_solver=options.root_lp_solver)
+
+        if (scenario_by_scenario and split and data is not None
+                and np.isin(every_integer, fixing.columns).all()):
+            fixing = plan_by_scenario(data.network, built, families, lp.num_col_, fixing,
+                                      solve_fixed=solve_fixed, stop=stopping, log=log,
+                                      say=lambda text: options.say(
+                                          f"  {time.perf_counter() - deadline.started:6.1f} s"
+                                          f"  {text}")) or fixing
+        start = solve_fixed(restricted_lp(), fixing)
         if start is None or held.violated(start.values).size:
             return False
         planned[0] = planned[0] or start.source != heuristics.IDLE_SOURCE
@@ -98,9 +118,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                          start.objective * money_unit, lp_bound[0] * money_unit)
         return True
 
-    by_scenario = (lp_guided and data is not None and as_built
-                   and len(data.network.scenarios) > 1
-                   and lp.num_col_ >= options.scenario_relaxation_min_columns)
+    by_scenario = lp_guided and split
 
     cores = options.threads or os.cpu_count() or 1
 
@@ -130,17 +148,18 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
               if lp_guided and not held.upper.size and options.concurrent_relaxation
               and cores > 1 else None)
 
-    def keep(fixings: list[heuristics.Fixing], every: bool = False) -> None:
+    def keep(fixings: list[heuristics.Fixing], every: bool = False,
+             scenario_by_scenario: bool = False) -> None:
         """Solve the fixings in turn: all of them with `every`, else until one gives a plan."""
         for fixing in fixings:
-            if stopping() or (restricted(fixing) and not every):
+            if stopping() or (restricted(fixing, scenario_by_scenario) and not every):
                 return
 
     if options.mip_start:
         keep([heuristics.mip_start_fixings(built, families, options.mip_start)])
     if construct and data is not None:
         keep(heuristics.idle_fixings(data, families, handoff.arrays))
-        keep(heuristics.greedy_fixings(built, data, families))
+        keep(heuristics.greedy_fixings(built, data, families), scenario_by_scenario=True)
     added = np.zeros(held.upper.size, dtype=bool)
     relaxation_s = 0.0
     if (held.upper.size or lp_guided) and not stopping():
@@ -165,7 +184,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                          best[0].objective * money_unit if best else None,
                          lp_bound[0] * money_unit)
         if lp_guided and x_lp is not None and data is not None:
-            keep(heuristics.lp_guided_fixings(built, data, families, x_lp), every=True)
+            keep(heuristics.lp_guided_fixings(built, data, families, x_lp), every=True,
+                 scenario_by_scenario=True)
     if beside is not None:
         beside.result()  # a cancel or the time limit came first: the thread ends with it
     start = best[0] if best else None
