@@ -232,6 +232,23 @@ def test_the_solve_with_demand_by_scenario_reaches_the_plain_optimum(seed: int) 
     assert any("(least demand)" in line for line in plan.log)
 
 
+def test_a_cancel_after_the_first_scenario_stops_the_flows_by_scenario() -> None:
+    """Cancelled once the progress tells of the greedy construction's first scenario: no
+    further scenario is solved, and the idle plan comes back checked."""
+    heard: list[str] = []
+
+    def first_scenario_heard() -> bool:
+        return any("greedy construction: " in line for line in heard)
+
+    plan = solve_checked(generate("S", 1), replace(
+        BY_SCENARIO, threads=1, progress=heard.append, should_stop=first_scenario_heard))
+    assert plan.status is PlanStatus.CANCELLED
+    assert sum("greedy construction: " in line for line in heard) == 1
+    assert not any(line.startswith("greedy construction, by scenario: plan")
+                   for line in plan.log)
+    assert plan.has_solution  # the idle plan
+
+
 @pytest.mark.parametrize("module", ["reshore.optimizer.heuristics",
                                     "reshore.optimizer.solve.by_scenario",
                                     "reshore.optimizer.solve.phases"])

@@ -8,7 +8,9 @@ and the best plan and bound reported as each phase improves them:
    an instance of HiGHS of its own (`heuristics.solve_relaxation`); where the solve may use
    more than one thread (`SolveOptions.concurrent_relaxation`), that relaxation runs on a
    thread of its own from the start, beside phase 1;
-3. LP-guided fixing: the relaxation's decisions rounded, solved as restricted models;
+3. LP-guided fixing: the relaxation's decisions rounded, solved as restricted models (on
+   models large enough for the relaxation by scenario, the greedy and LP-guided starts have
+   their flows solved one scenario at a time first: `by_scenario.plan_by_scenario`);
 4. the MIP from the best plan found (HiGHS `setSolution`), solved again while its answer
    violates a held-back row.
 """
