@@ -315,12 +315,13 @@ def _own_highs(lp: LpArrays, *, time_limit: float | None, options: Mapping[str, 
 
 def solve_restricted(lp: LpArrays, fixing: Fixing, *, time_limit: float | None,
                      options: Mapping[str, Any], stop: Callable[[], bool],
-                     log: list[str], lp_solver: str = "ipm") -> Start | None:
+                     log: list[str], lp_solver: str = "ipm", crossover: bool = True
+                     ) -> Start | None:
     """Solve `lp` with the fixing's columns held at its values, on an instance of HiGHS of
     its own (`options`: HiGHS options by name; `stop` interrupts it). When the fixing holds
     every integer column, what is left is solved as an LP by `lp_solver` (a MIP solve of it
-    would spend its time on presolve and heuristics first). None when it ends without a
-    plan."""
+    would spend its time on presolve and heuristics first), from an interior point to a
+    vertex unless `crossover` is off. None when it ends without a plan."""
     integer = np.flatnonzero(lp.integer)
     count = int(fixing.columns.size)
     as_lp = bool(integer.size) and bool(np.isin(integer, fixing.columns).all())
@@ -332,6 +333,8 @@ def solve_restricted(lp: LpArrays, fixing: Fixing, *, time_limit: float | None,
                            fixing.values)
     if as_lp:
         h.setOptionValue("solver", lp_solver)
+        if not crossover:
+            h.setOptionValue("run_crossover", "off")
     h.run()
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())

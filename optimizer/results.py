@@ -347,12 +347,15 @@ def make_plan(built: BuiltModel, data: PreparedNetwork, *, status: PlanStatus,
     utilisation = _utilisation_table(built, data, flows["make"])
 
     # --- present value per scenario and category ------------------------------------------
+    # of the quantities the tables show: an interior-point plan (a start solved without
+    # crossover) leaves many flows and stocks at 1e-9 to 1e-7, which no table lists
     amounts: dict[tuple[str, str], float] = dict.fromkeys(
         ((s, c) for s in data.scenarios for c in CATEGORIES), 0.0)
     for family, frame in flows.items():
         categories = [c for c in costs.frames[family].columns if c not in KEYS[family]]
+        shown = frame.quantity.where(frame.quantity > QUANTITY_TOLERANCE, 0.0)
         for category in categories:
-            per_scenario = (frame.quantity * frame[category]).groupby(frame.scenario).sum()
+            per_scenario = (shown * frame[category]).groupby(frame.scenario).sum()
             for s, amount in per_scenario.items():
                 amounts[str(s), category] += float(amount)
     operating = built.families["tier_operating"].solution().quantity.to_numpy()

@@ -154,7 +154,12 @@ def plan_by_scenario(network: Network, built: BuiltModel, families: Mapping[str,
     scenarios too, but the objective does not fall when a scenario's cost falls, so each
     scenario's cheapest flows are the whole model's.) On synthetic XL (seed 0) each
     scenario's LP took 35 s, where the whole model's with the same sites took 420-450 s.
-    `say` hears of each scenario solved."""
+    `say` hears of each scenario solved.
+
+    `solve_fixed` should leave out crossover: with the committed flows held, the interior
+    point solver reached the optimum of XL's second scenario in 32 s without it, and with
+    it stalled short of the accuracy crossover asks for, leaving simplex a clean-up it had
+    not finished after 300 s."""
     pinned = np.full(columns, np.nan)
     pinned[fixing.columns] = fixing.values
     plan = np.full(columns, np.nan)

@@ -96,17 +96,23 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         budget = _restricted_budget(options, deadline, first=not planned[0])
         ends = None if budget is None else time.perf_counter() + budget
 
-        def solve_fixed(arrays: LpArrays, fixing: heuristics.Fixing) -> heuristics.Start | None:
+        def solve_fixed(arrays: LpArrays, fixing: heuristics.Fixing,
+                        crossover: bool = True) -> heuristics.Start | None:
             return heuristics.solve_restricted(
                 arrays, fixing,
                 time_limit=None if ends is None else ends - time.perf_counter(),
                 options=_restricted_options(options), stop=stopping, log=log,
-                lp_solver=options.root_lp_solver)
+                lp_solver=options.root_lp_solver, crossover=crossover)
+
+        def solve_scenario(arrays: LpArrays,
+                           fixing: heuristics.Fixing) -> heuristics.Start | None:
+            """A scenario's LP, without crossover (see `by_scenario.plan_by_scenario`)."""
+            return solve_fixed(arrays, fixing, crossover=False)
 
         if (scenario_by_scenario and split and data is not None
                 and np.isin(every_integer, fixing.columns).all()):
             fixing = plan_by_scenario(data.network, built, families, lp.num_col_, fixing,
-                                      solve_fixed=solve_fixed, stop=stopping, log=log,
+                                      solve_fixed=solve_scenario, stop=stopping, log=log,
                                       say=lambda text: options.say(
                                           f"  {time.perf_counter() - deadline.started:6.1f} s"
                                           f"  {text}")) or fixing
