@@ -96,18 +96,18 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         budget = _restricted_budget(options, deadline, first=not planned[0])
         ends = None if budget is None else time.perf_counter() + budget
 
-        def solve_fixed(arrays: LpArrays, fixing: heuristics.Fixing,
+        def solve_fixed(arrays: LpArrays, held_at: heuristics.Fixing,
                         crossover: bool = True) -> heuristics.Start | None:
             return heuristics.solve_restricted(
-                arrays, fixing,
+                arrays, held_at,
                 time_limit=None if ends is None else ends - time.perf_counter(),
                 options=_restricted_options(options), stop=stopping, log=log,
                 lp_solver=options.root_lp_solver, crossover=crossover)
 
         def solve_scenario(arrays: LpArrays,
-                           fixing: heuristics.Fixing) -> heuristics.Start | None:
+                           held_at: heuristics.Fixing) -> heuristics.Start | None:
             """A scenario's LP, without crossover (see `by_scenario.plan_by_scenario`)."""
-            return solve_fixed(arrays, fixing, crossover=False)
+            return solve_fixed(arrays, held_at, crossover=False)
 
         if (scenario_by_scenario and split and data is not None
                 and np.isin(every_integer, fixing.columns).all()):
