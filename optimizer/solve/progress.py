@@ -50,7 +50,7 @@ def heartbeat(options: SolveOptions, last_report: list[float]) -> Iterator[None]
             now = time.perf_counter()
             if now - last_report[0] >= every:
                 last_report[0] = now
-                progress(f"  {now - started:6.1f} s  solving the relaxation")
+                progress(f"  {now - started:6.1f} s  still working")
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
