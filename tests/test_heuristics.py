@@ -260,3 +260,6 @@ def test_the_mip_does_not_start_with_less_time_left_than_the_relaxation_took() -
     assert not too_little_time_for_the_mip(limited, deadline, relaxation_s=10.0)
     assert not too_little_time_for_the_mip(limited, deadline, relaxation_s=0.0)  # none ran
     assert not too_little_time_for_the_mip(SolveOptions(), Deadline(None), relaxation_s=1e9)
+    # by scenario: the whole root LP is expected to take 3 ** 2 = 9 times as long
+    assert too_little_time_for_the_mip(limited, deadline, relaxation_s=20.0, scenarios=3)
+    assert not too_little_time_for_the_mip(limited, deadline, relaxation_s=10.0, scenarios=3)
