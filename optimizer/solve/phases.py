@@ -202,10 +202,13 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
     parts = len(data.network.scenarios) if by_scenario and data is not None else 1
     if start is not None and too_little_time_for_the_mip(options, deadline, relaxation_s,
                                                          parts):
-        log.append(f"the MIP did not start: {_time_left(options, deadline):.0f} s were left,"
-                   f" less than the {relaxation_s * parts ** 2:.0f} s its root LP is expected"
-                   f" to take (the relaxation took {relaxation_s:.0f} s"
-                   f"{f' over {parts} scenarios' if parts > 1 else ''})")
+        reason = (f"the MIP did not start: {_time_left(options, deadline):.0f} s were left,"
+                  f" less than the {relaxation_s * parts ** 2:.0f} s its root LP is expected"
+                  f" to take (the relaxation took {relaxation_s:.0f} s"
+                  f"{f' over {parts} scenarios' if parts > 1 else ''}); ending with the best"
+                  " plan")
+        log.append(reason)
+        options.say(f"  {time.perf_counter() - deadline.started:6.1f} s  {reason}")
         return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False, out_of_time=True)
     if start is not None:
         h.setSolution(start.values.size, np.arange(start.values.size, dtype=np.int32),
