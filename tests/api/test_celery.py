@@ -65,7 +65,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with _database(folder, use_postgres) as url:
         settings = {"executor": "celery", "broker_url": REDIS_URL,
                     "queue": f"reshore.test.{uuid.uuid4().hex[:8]}", "heartbeat_s": 0.5,
-                    "job_lease_s": 5, "dispatch_interval_s": 0.2, "max_time_limit_s": 300,
+                    # the lease outlasts a Celery worker's noticing a dead pool process
+                    # (about 5 s, more under load), which records the true reason first
+                    "job_lease_s": 15, "dispatch_interval_s": 0.2, "max_time_limit_s": 300,
                     "cancel_grace_s": 1, "max_model_nonzeros": 10**9, "drain_grace_s": 1}
         db.migrate(url)
         server = Server(url, folder / "server.log", **settings).start()
