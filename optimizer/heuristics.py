@@ -313,6 +313,13 @@ def _own_highs(lp: LpArrays, *, time_limit: float | None, options: Mapping[str, 
     return h
 
 
+def holds_every_integer(lp: LpArrays, fixing: Fixing) -> bool:
+    """Whether `fixing` holds every integer column of `lp` (of which it has some), so that
+    what it leaves is an LP."""
+    integer = np.flatnonzero(lp.integer)
+    return bool(integer.size) and bool(np.isin(integer, fixing.columns).all())
+
+
 def solve_restricted(lp: LpArrays, fixing: Fixing, *, time_limit: float | None,
                      options: Mapping[str, Any], stop: Callable[[], bool],
                      log: list[str], lp_solver: str = "ipm", crossover: bool = True
@@ -322,9 +329,8 @@ def solve_restricted(lp: LpArrays, fixing: Fixing, *, time_limit: float | None,
     every integer column, what is left is solved as an LP by `lp_solver` (a MIP solve of it
     would spend its time on presolve and heuristics first), from an interior point to a
     vertex unless `crossover` is off. None when it ends without a plan."""
-    integer = np.flatnonzero(lp.integer)
     count = int(fixing.columns.size)
-    as_lp = bool(integer.size) and bool(np.isin(integer, fixing.columns).all())
+    as_lp = holds_every_integer(lp, fixing)
     if as_lp:
         lp = replace(lp, integer=np.zeros_like(lp.integer))
     h = _own_highs(lp, time_limit=time_limit, options=options, stop=stop)

@@ -448,14 +448,20 @@ def _demand_by_scenario(network: Network) -> dict[str, dict[tuple[str, str, str]
     return demand
 
 
+def _least_demand(network: Network) -> dict[tuple[str, str, str], float]:
+    """Per customer, product and period, the least demand of any scenario (0 where a
+    scenario has none)."""
+    demand = _demand_by_scenario(network)
+    return {key: min(mine.get(key, 0.0) for mine in demand.values())
+            for key in sorted(set().union(*demand.values()))}
+
+
 def least_demand_scenario(network: Network) -> str | None:
     """A scenario whose demand is nowhere above another scenario's (the first such), or None
     when none is."""
-    demand = _demand_by_scenario(network)
-    keys = set().union(*demand.values())
-    for scenario, mine in demand.items():
-        if all(mine.get(key, 0.0) <= theirs.get(key, 0.0)
-               for theirs in demand.values() for key in keys):
+    least = _least_demand(network)
+    for scenario, mine in _demand_by_scenario(network).items():
+        if all(mine.get(key, 0.0) <= quantity for key, quantity in least.items()):
             return scenario
     return None
 
@@ -464,11 +470,9 @@ def least_demand_alone(network: Network) -> Network:
     """The first scenario alone (`scenario_alone`) with, for each customer, product and
     period, the least demand of any scenario: a plan of its first periods' flows serves no
     scenario more than it demands."""
-    demand = _demand_by_scenario(network)
-    keys = sorted(set().union(*demand.values()))
     tables = _alone_tables(network, network.scenarios[0].scenario)
     tables["demand"] = [{"customer": customer, "product": product, "period": period,
-                         "quantity": min(mine.get((customer, product, period), 0.0)
-                                         for mine in demand.values()), "scenario": ANY}
-                        for customer, product, period in keys]
+                         "quantity": quantity, "scenario": ANY}
+                        for (customer, product, period), quantity
+                        in _least_demand(network).items()]
     return parse_network(tables)

@@ -26,6 +26,7 @@ from reshore.optimizer.results import PlanStatus
 from reshore.optimizer.schema import ANY, Demand, Network, RiskSettings
 from reshore.optimizer.solve import to_highs_lp
 from reshore.optimizer.solve.by_scenario import (
+    MONEY_FAMILIES,
     plan_by_scenario,
     relaxation_by_scenario,
     risk_objective,
@@ -194,7 +195,7 @@ def _greedy_plans(network: Network) -> tuple[float, float]:
                              solve_fixed=solve_fixed, stop=lambda: False, log=log)
     assert split is not None, log
     money = sum(family.size for name, family in built.families.items()
-                if name in ("scenario_cost", "value_at_risk", "excess_cost", "worst_cost"))
+                if name in MONEY_FAMILIES)
     assert split.columns.size >= handoff.lp.num_col_ - money
     by_scenario = solve_fixed(handoff.arrays, split)
     whole = solve_fixed(handoff.arrays, greedy)

@@ -18,6 +18,7 @@ whole model's was unsolved at a 1,700 s limit.
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 import time
@@ -166,21 +167,22 @@ def plan_by_scenario(network: Network, built: BuiltModel, families: Mapping[str,
     scenarios = [s.scenario for s in network.scenarios]
     commit = network.settings.commit_periods if len(scenarios) > 1 else 0
     committed: dict[str, pd.DataFrame] | None = None
+    plan_alone = functools.partial(_plan_alone, built=built, families=families,
+                                   pinned=pinned, commit=commit, solve_fixed=solve_fixed,
+                                   stop=stop, source=fixing.source)
     least = least_demand_scenario(network) if commit else None
     if least is not None:
         scenarios.remove(least)
         scenarios.insert(0, least)
     elif commit:
-        found = _plan_alone(least_demand_alone(network), "least demand", built, families,
-                            pinned, None, commit, solve_fixed, stop, fixing.source)
+        found = plan_alone(least_demand_alone(network), "least demand", committed=None)
         if found is None:
             log.append(f"{fixing.source}, by scenario: no plan of the committed periods")
             return None
         committed = found[2]
         say(f"{fixing.source}: the committed periods' flows, from the least demand")
     for position, scenario in enumerate(scenarios, start=1):
-        found = _plan_alone(scenario_alone(network, scenario), scenario, built, families,
-                            pinned, committed, commit, solve_fixed, stop, fixing.source)
+        found = plan_alone(scenario_alone(network, scenario), scenario, committed=committed)
         if found is None:
             log.append(f"{fixing.source}, by scenario: no plan for {scenario}")
             return None
@@ -194,7 +196,7 @@ def plan_by_scenario(network: Network, built: BuiltModel, families: Mapping[str,
                              source=f"{fixing.source}, by scenario")
 
 
-def _plan_alone(alone_network: Network, name: str, built: BuiltModel,
+def _plan_alone(alone_network: Network, name: str, *, built: BuiltModel,
                 families: Mapping[str, np.ndarray], pinned: np.ndarray,
                 committed: dict[str, pd.DataFrame] | None, commit: int,
                 solve_fixed: Callable[[LpArrays, heuristics.Fixing], heuristics.Start | None],

@@ -86,7 +86,6 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
 
     split = (data is not None and as_built and len(data.network.scenarios) > 1
              and lp.num_col_ >= options.scenario_relaxation_min_columns)
-    every_integer = np.flatnonzero(handoff.arrays.integer)
 
     def restricted(fixing: heuristics.Fixing, scenario_by_scenario: bool = False) -> bool:
         """Solve one fixing; keep its plan if it is the best so far. Whether it had one.
@@ -110,12 +109,11 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             return solve_fixed(arrays, held_at, crossover=False)
 
         if (scenario_by_scenario and split and data is not None
-                and np.isin(every_integer, fixing.columns).all()):
+                and heuristics.holds_every_integer(handoff.arrays, fixing)):
             fixing = plan_by_scenario(data.network, built, families, lp.num_col_, fixing,
                                       solve_fixed=solve_scenario, stop=stopping, log=log,
-                                      say=lambda text: options.say(
-                                          f"  {time.perf_counter() - deadline.started:6.1f} s"
-                                          f"  {text}")) or fixing
+                                      say=lambda text: _say_at(options, deadline, text)
+                                      ) or fixing
         start = solve_fixed(restricted_lp(), fixing)
         if start is None or held.violated(start.values).size:
             return False
@@ -208,7 +206,7 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
                   f"{f' over {parts} scenarios' if parts > 1 else ''}); ending with the best"
                   " plan")
         log.append(reason)
-        options.say(f"  {time.perf_counter() - deadline.started:6.1f} s  {reason}")
+        _say_at(options, deadline, reason)
         return MipResult(lp_bound=lp_bound[0], start=start, mip_ran=False, out_of_time=True)
     if start is not None:
         h.setSolution(start.values.size, np.arange(start.values.size, dtype=np.int32),
@@ -306,6 +304,11 @@ def _restricted_options(options: SolveOptions) -> dict[str, Any]:
     given = {"mip_rel_gap": gap, "threads": options.threads,
              "random_seed": options.random_seed}
     return {**{k: v for k, v in given.items() if v is not None}, **options.highs_options}
+
+
+def _say_at(options: SolveOptions, deadline: Deadline, text: str) -> None:
+    """Say one progress line, after the seconds since the solve started."""
+    options.say(f"  {time.perf_counter() - deadline.started:6.1f} s  {text}")
 
 
 def report_phase(options: SolveOptions, deadline: Deadline, phase: str,
