@@ -94,6 +94,18 @@ def starts(client: httpx.Client, job_id: str) -> list[tuple[int, str]]:
     return [(int(attempt), worker) for attempt, worker in STARTED.findall(log)]
 
 
+def wait_for_log(client: httpx.Client, job_id: str, line: str, timeout: float) -> str:
+    """The job's log once it holds `line` (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = client.get(f"/v1/jobs/{job_id}/log").text
+        if line in log:
+            return log
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not log {line!r} in {timeout} s: {log}")
+        time.sleep(0.05)
+
+
 def test_a_job_runs_on_a_worker(cluster: Cluster) -> None:
     job = cluster.client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
     done = finished(cluster.client, job["id"], timeout=90)
@@ -263,14 +275,15 @@ def test_sigterm_lets_a_job_finish_within_the_drain_grace(cluster: Cluster) -> N
 
 
 def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None:
-    """3,000 periods take many seconds to build, and building does not look at the stop flag:
-    the job's watchdog gives it its final status 1 s after the cancel was seen and ends the
-    solver process, which Celery replaces; the next job runs."""
+    """4,000 periods (8 million nonzeros) take seconds to build and hand to HiGHS, and neither
+    looks at the stop flag: cancelled once the build has begun, the job gets its final status
+    from its watchdog 1 s after the cancel was seen, and the solver process is ended, which
+    Celery replaces; the next job runs."""
     _two_live_workers(cluster)
     job_id = cluster.client.post("/v1/jobs", json={
-        "instance": many_periods(3000), "options": {"time_limit_s": 300}}).json()["id"]
-    wait_for(cluster.client, job_id, lambda v: bool(starts(cluster.client, job_id)),
-             timeout=60)
+        "instance": many_periods(4000), "options": {"time_limit_s": 300}}).json()["id"]
+    log = wait_for_log(cluster.client, job_id, "prepared the network", timeout=60)
+    assert "built the model" not in log, log
     assert cluster.client.delete(f"/v1/jobs/{job_id}").status_code == 202
     done = finished(cluster.client, job_id, timeout=60)
     assert done["status"] == "cancelled", done
