@@ -30,6 +30,10 @@ class Settings(BaseSettings):
                          description="solver processes of the local executor (one job each)")
     broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL")
     queue: str = Field("reshore.jobs", description="Celery queue the jobs are sent to")
+    spread_scenarios: bool = Field(
+        True, description="celery: a job whose LP relaxation goes one scenario at a time"
+        " (large models with several scenarios) offers its scenarios to the other workers'"
+        " free solver processes, and solves itself those no worker took")
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024,
                                 description="largest request body accepted, in bytes")
     max_model_variables: int = Field(

@@ -30,6 +30,7 @@ from reshore.api import db, store
 from reshore.api.analyses import run_analysis
 from reshore.api.models import Job, JobStatus
 from reshore.api.replans import PreviousPlanError, solve_or_replan
+from reshore.api.spread import CeleryScenarioHelpers
 from reshore.api.webhooks import notify_job_end
 from reshore.optimizer.check import CheckReport, check
 from reshore.optimizer.replan import ReplanError
@@ -51,6 +52,10 @@ class JobConfig:
     memory_mb: int = 0
     grace_s: float = 60.0
     cancel_grace_s: float = 10.0
+    spread_broker_url: str | None = None
+    """Celery workers only: the broker through which scenario relaxations are offered to the
+    other workers (`reshore.api.spread`); None: not spread."""
+    spread_queue: str = ""
 
 
 def worker_name() -> str:
@@ -312,11 +317,18 @@ def _solve(job_id: str, config: JobConfig, run: _Run) -> store.Outcome:
     if options.get("analysis"):
         return run_analysis(network, options, time_limit, threads, run.progress,
                             run.should_stop)
-    plan, extra = solve_or_replan(
-        config.database_url, tenant, options, network, SolveOptions(
-            time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
-            random_seed=options.get("random_seed"), progress=run.progress,
-            on_progress=run.mip_progress, should_stop=run.should_stop))
+    helpers = (CeleryScenarioHelpers.on_queue(config.spread_broker_url, config.spread_queue)
+               if config.spread_broker_url else None)
+    try:
+        plan, extra = solve_or_replan(
+            config.database_url, tenant, options, network, SolveOptions(
+                time_limit_s=time_limit, mip_gap=options.get("mip_gap"), threads=threads,
+                random_seed=options.get("random_seed"), progress=run.progress,
+                on_progress=run.mip_progress, should_stop=run.should_stop,
+                scenario_helpers=helpers))
+    finally:
+        if helpers is not None:
+            helpers.close()
     report = check(network, plan) if plan.has_solution else None
     if report is not None and not report.ok:
         run.progress(f"independent check FAILED:\n{report}")

@@ -31,6 +31,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from billiard.exceptions import WorkerLostError
@@ -42,8 +43,9 @@ from sqlalchemy import select
 
 from reshore.api import db
 from reshore.api.config import Settings, get_settings
-from reshore.api.jobs import run_job
+from reshore.api.jobs import JobConfig, run_job, worker_name
 from reshore.api.models import Job, JobStatus
+from reshore.api.spread import RELAX_TASK, solve_offered
 
 log = logging.getLogger("reshore.worker")
 
@@ -71,11 +73,29 @@ def make_celery(settings: Settings) -> Celery:
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
               Request="reshore.api.worker:JobRequest")
     def run(job_id: str) -> str:
-        from reshore.api.executors import job_config
+        return run_job(job_id, worker_job_config(get_settings()))
 
-        return run_job(job_id, job_config(get_settings()))
+    @app.task(name=RELAX_TASK, acks_late=False, reject_on_worker_lost=False)
+    def relax_scenario(solve_id: str, scenario: str) -> str:
+        """A scenario another job's solve offered (`reshore.api.spread`): lost with its
+        process, since that solve then solves it itself."""
+        settings = get_settings()
+        done = solve_offered(settings.broker_url, solve_id, scenario, worker_name())
+        log.info("scenario %s of solve %s: %s", scenario, solve_id, done)
+        return done
 
     return app
+
+
+def worker_job_config(settings: Settings) -> JobConfig:
+    """A Celery worker's job settings: the local executor's, and scenarios spread over the
+    workers through the broker (`spread_scenarios`)."""
+    from reshore.api.executors import job_config
+
+    config = job_config(settings)
+    if not settings.spread_scenarios:
+        return config
+    return replace(config, spread_broker_url=settings.broker_url, spread_queue=settings.queue)
 
 
 def held_attempt(job_id: str, pid: int) -> int | None:

@@ -5,6 +5,7 @@ whole model, never below the whole model's restricted LP."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -28,11 +29,13 @@ from reshore.optimizer.solve import to_highs_lp
 from reshore.optimizer.solve.by_scenario import (
     MONEY_FAMILIES,
     plan_by_scenario,
+    relax_alone,
     relaxation_by_scenario,
     risk_objective,
 )
 from reshore.optimizer.solve.handoff import LpArrays
 from reshore.optimizer.solve.progress import Deadline
+from reshore.optimizer.solve.spread import Answer, ScenarioBound
 from reshore.optimizer.variants import least_demand_alone, least_demand_scenario
 from tests.conftest import EXACT, solve_checked
 
@@ -260,3 +263,82 @@ def test_each_solve_module_imports_first_in_a_fresh_interpreter(module: str) -> 
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+class ThreadHelpers:
+    """Helpers in this process (the service's are Celery workers, `tests/api/test_celery`):
+    each offered scenario is taken at once and solved on a thread of its own by the solve's
+    own `relax_alone`; `lose` names the scenarios whose helper fails instead."""
+
+    def __init__(self, lose: frozenset[str] = frozenset(), busy: bool = False) -> None:
+        self.lose, self.busy = lose, busy
+        self.offered: list[str] = []
+        self.answers: dict[str, ScenarioBound | None] = {}
+        self.threads: list[threading.Thread] = []
+        self.closed = False
+
+    def offer(self, scenario: str, alone: Network, time_limit_s: float | None) -> None:
+        self.offered.append(scenario)
+        if self.busy:
+            return
+
+        def work() -> None:
+            relaxed = None if scenario in self.lose else relax_alone(
+                alone, lambda arrays: solve_relaxation(arrays, time_limit=time_limit_s,
+                                                       options={"threads": 1},
+                                                       stop=lambda: False))
+            self.answers[scenario] = (None if relaxed is None
+                                      else replace(relaxed, solved_by=f"thread {scenario}"))
+
+        self.threads.append(threading.Thread(target=work))
+        self.threads[-1].start()
+
+    def take(self, scenario: str) -> bool:
+        return self.busy
+
+    def answer(self, scenario: str) -> tuple[Answer, ScenarioBound | None]:
+        if scenario not in self.answers:
+            return Answer.PENDING, None
+        relaxed = self.answers[scenario]
+        return (Answer.LOST, None) if relaxed is None else (Answer.DONE, relaxed)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(("lose", "busy"), [(frozenset(), False),
+                                            (frozenset({"escalation"}), False),
+                                            (frozenset(), True)])
+def test_scenarios_spread_over_helpers_reach_the_plain_optimum(lose: frozenset[str],
+                                                               busy: bool) -> None:
+    """Every scenario but the first goes to a helper: solved there, lost there (the solve
+    solves it itself), or left because every helper is busy; the same optimum each way, the
+    bound by scenario the same as without helpers."""
+    network = generate("tiny", 1)
+    names = [s.scenario for s in network.scenarios]
+    assert names == ["calm", "escalation"]
+    helpers = ThreadHelpers(lose, busy)
+    plain = solve_checked(network, PLAIN)
+    alone = solve_checked(network, replace(BY_SCENARIO, concurrent_relaxation=False))
+    plan = solve_checked(network, replace(BY_SCENARIO, concurrent_relaxation=False,
+                                          scenario_helpers=helpers))
+    for thread in helpers.threads:
+        thread.join()
+    assert helpers.offered == names[1:]
+    assert plan.status is PlanStatus.OPTIMAL
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
+    bounds = [line for line in plan.log if line.startswith("LP relaxation by scenario:")]
+    assert len(bounds) == len(names)
+    helped = {name for name in names[1:] if any(f"solved by thread {name}" in line
+                                                for line in bounds)}
+    assert helped == (set() if busy else set(names[1:]) - lose)
+    assert sum(line.startswith("the helper solving") for line in plan.log) == len(lose)
+    assert _relaxation_bound(plan.log) == pytest.approx(_relaxation_bound(alone.log),
+                                                        rel=1e-6)
+
+
+def _relaxation_bound(log: list[str]) -> list[float]:
+    """The scenarios' bounds in the order of the log, by name."""
+    found = sorted(line.split(" alone at least ")[0:2] for line in log
+                   if line.startswith("LP relaxation by scenario:"))
+    return [float(after.split(" ")[0].replace(",", "")) for _, after in found]

@@ -36,6 +36,7 @@ from reshore.optimizer.prepare import prepare
 from reshore.optimizer.schema import Network, RiskSettings
 from reshore.optimizer.solve.handoff import LpArrays, to_highs_lp
 from reshore.optimizer.solve.progress import Deadline
+from reshore.optimizer.solve.spread import Answer, ScenarioBound, ScenarioHelpers
 from reshore.optimizer.variants import (
     least_demand_alone,
     least_demand_scenario,
@@ -76,7 +77,9 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
                            solve_lp: Callable[[LpArrays], tuple[float, np.ndarray | None]],
                            stop: Callable[[], bool], deadline: Deadline, log: list[str],
                            say: Callable[[str], None] = lambda line: None,
-                           workers: int = 1) -> tuple[float, np.ndarray | None]:
+                           workers: int = 1, helpers: ScenarioHelpers | None = None,
+                           time_left: Callable[[], float | None] = lambda: None
+                           ) -> tuple[float, np.ndarray | None]:
     """The bound of the whole model `built` (`columns` columns, money in units of
     `money_unit`) and a vector over its columns holding the first-stage families'
     probability-weighted mean LP values (every other column 0), or (-inf, None) if a
@@ -84,54 +87,144 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
     scenario's LP (`heuristics.solve_relaxation` within the solve's time limit). Each
     scenario is prepared, built, handed off and solved by one of `workers` threads (HiGHS
     gives up Python's lock while it solves; preparing and building hold it); `say` hears of
-    each scenario solved."""
+    each scenario solved.
+
+    `helpers` (see `optimizer.solve.spread`) are offered every scenario but the first, to
+    be solved within `time_left()` seconds; the threads solve each scenario no helper took
+    first, then wait for the helpers' and solve again any a helper lost."""
     scenarios = list(network.scenarios)
     costs = np.full(len(scenarios), -np.inf)
     x = np.zeros(columns)
+    adding = threading.Lock()
+    helped: list[int] = []
 
-    def relax(position: int) -> bool:
-        """Scenario `position` alone: its bound into `costs`, its first-stage values into
-        `x`. Whether it has a bound."""
+    def found(position: int, relaxed: ScenarioBound) -> None:
+        """Scenario `position`'s bound into `costs`, its first-stage values into `x`."""
+        scenario = scenarios[position]
+        costs[position] = relaxed.bound / money_unit
+        elapsed = time.perf_counter() - deadline.started
+        by = f", solved by {relaxed.solved_by}" if relaxed.solved_by else ""
+        text = (f"LP relaxation by scenario: {scenario.scenario} alone at least"
+                f" {relaxed.bound:,.0f}")
+        log.append(f"{text} ({elapsed:.1f} s into the solve{by})")
+        say(f"  {elapsed:6.1f} s  {text} ({int(np.isfinite(costs).sum())} of"
+            f" {len(scenarios)}{by})")
+        with adding:
+            _add_first_stage(x, built, families, relaxed.first_stage, scenario.probability)
+
+    def relax(position: int, offered: bool = True) -> bool:
+        """Scenario `position` alone, unless a helper took it (`offered`: it may have).
+        Whether it has a bound or is a helper's."""
         scenario = scenarios[position]
         if stop():
             return False
-        alone = prepare(scenario_alone(network, scenario.scenario))
-        scale = alone.money_unit / money_unit
-        built_alone = network_design.build(alone)
-        handoff = to_highs_lp(built_alone)
-        whole_columns, alone_columns = _first_stage_pairs(built, families, built_alone,
-                                                          handoff.columns)
-        arrays = handoff.arrays.rows_equilibrated()
-        del alone, built_alone, handoff  # the scenario's Pyomo model, freed before its LP
-        gc.collect()
-        bound, x_alone = solve_lp(arrays)
-        if x_alone is None:
+        if offered and helpers is not None and position > 0 \
+                and not helpers.take(scenario.scenario):
+            with adding:
+                helped.append(position)
+            return True
+        relaxed = relax_alone(scenario_alone(network, scenario.scenario), solve_lp)
+        if relaxed is None:
             log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
             return False
-        costs[position] = bound * scale
-        elapsed = time.perf_counter() - deadline.started
-        found = (f"LP relaxation by scenario: {scenario.scenario} alone at least"
-                 f" {costs[position] * money_unit:,.0f}")
-        log.append(f"{found} ({elapsed:.1f} s into the solve)")
-        say(f"  {elapsed:6.1f} s  {found} ({int(np.isfinite(costs).sum())} of"
-            f" {len(scenarios)})")
-        with adding:
-            np.add.at(x, whole_columns, scenario.probability * x_alone[alone_columns])
+        found(position, relaxed)
         return True
 
-    adding = threading.Lock()
+    if helpers is not None:
+        for scenario in scenarios[1:]:
+            helpers.offer(scenario.scenario, scenario_alone(network, scenario.scenario),
+                          time_left())
     if workers > 1 and len(scenarios) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(scenarios)),
                                 thread_name_prefix="reshore-scenario") as pool:
-            list(pool.map(relax, range(len(scenarios))))
+            solved = all(list(pool.map(relax, range(len(scenarios)))))
     else:
-        for position in range(len(scenarios)):
-            if not relax(position):
-                break
+        solved = all(relax(position) for position in range(len(scenarios)))
+    if helpers is not None and solved:
+        _wait_for_helpers(helpers, [scenarios[p].scenario for p in sorted(helped)],
+                          found=lambda name, relaxed: found(_position(scenarios, name), relaxed),
+                          solve=lambda name: relax(_position(scenarios, name), offered=False),
+                          stop=stop, log=log)
     if not np.isfinite(costs).all():  # a scenario without a bound, or stopped
         return -np.inf, None
     probabilities = np.array([s.probability for s in scenarios], dtype=float)
     return risk_objective(costs, probabilities, network.settings.risk), x
+
+
+HELPER_POLL_S = 0.2
+"""Seconds between two looks at the scenarios the helpers are solving."""
+
+
+def _wait_for_helpers(helpers: ScenarioHelpers, waiting: list[str], *,
+                      found: Callable[[str, ScenarioBound], None],
+                      solve: Callable[[str], bool], stop: Callable[[], bool],
+                      log: list[str]) -> None:
+    """Wait for the helpers' scenarios `waiting`: each one's bound to `found` when done, or
+    solved here (`solve`) when its helper lost it; until `stop` says so."""
+    while waiting and not stop():
+        for name in list(waiting):
+            state, relaxed = helpers.answer(name)
+            if state is Answer.PENDING:
+                continue
+            waiting.remove(name)
+            if relaxed is not None:
+                found(name, relaxed)
+            else:
+                log.append(f"the helper solving {name}'s LP relaxation failed or stopped; solving"
+                           " it here")
+                if not solve(name):
+                    return
+        if waiting:
+            time.sleep(HELPER_POLL_S)
+
+
+def _position(scenarios: list[Any], name: str) -> int:
+    return next(p for p, s in enumerate(scenarios) if s.scenario == name)
+
+
+def relax_alone(alone_network: Network,
+                solve_lp: Callable[[LpArrays], tuple[float, np.ndarray | None]]
+                ) -> ScenarioBound | None:
+    """The LP relaxation of `alone_network` (one scenario, `variants.scenario_alone`): its
+    optimum in currency and its first-stage values by key; None when `solve_lp` ends without
+    an optimum. What a helper runs for an offered scenario too (`reshore.api.spread`)."""
+    alone = prepare(alone_network)
+    money_unit = alone.money_unit
+    built_alone = network_design.build(alone)
+    handoff = to_highs_lp(built_alone)
+    alone_families = heuristics.family_columns(built_alone, handoff.columns)
+    keyed = {}
+    for family in FIRST_STAGE_FAMILIES:
+        if family not in alone_families:
+            continue
+        spec = built_alone.families[family]
+        frame = spec.keys[spec.key_columns].assign(column=alone_families[family])
+        keyed[family] = frame[frame.column >= 0]
+    arrays = handoff.arrays.rows_equilibrated()
+    del alone, built_alone, handoff  # the scenario's Pyomo model, freed before its LP
+    gc.collect()
+    bound, x_alone = solve_lp(arrays)
+    if x_alone is None:
+        return None
+    first_stage = {family: frame.assign(value=x_alone[frame.column.to_numpy()])
+                   .drop(columns="column").reset_index(drop=True)
+                   for family, frame in keyed.items()}
+    return ScenarioBound(bound=bound * money_unit, first_stage=first_stage)
+
+
+def _add_first_stage(x: np.ndarray, built: BuiltModel, families: Mapping[str, np.ndarray],
+                     first_stage: Mapping[str, pd.DataFrame], weight: float) -> None:
+    """Add `weight` times a scenario's first-stage values (by key) to the whole model's
+    columns `x`, matched by key."""
+    for family, values in first_stage.items():
+        if family not in families:
+            continue
+        spec = built.families[family]
+        mine = spec.keys[spec.key_columns].assign(whole_column=families[family])
+        matched = mine.merge(values, on=spec.key_columns, how="inner")
+        matched = matched[matched.whole_column >= 0]
+        np.add.at(x, matched.whole_column.to_numpy(np.int64),
+                  weight * matched.value.to_numpy(dtype=float))
 
 
 def plan_by_scenario(network: Network, built: BuiltModel, families: Mapping[str, np.ndarray],
@@ -246,16 +339,6 @@ def _plan_alone(alone_network: Network, name: str, *, built: BuiltModel,
                                                  0.0)).drop(columns="column")
              for family, frame in early.items()}
     return whole_columns, start.values[alone_columns], flows
-
-
-def _first_stage_pairs(built: BuiltModel, families: Mapping[str, np.ndarray],
-                       built_alone: BuiltModel, columns_alone: list[Any]
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Each first-stage member in both models, matched by its keys: its column in the whole
-    model and its column in the scenario's."""
-    return _matching_columns(built, families, built_alone,
-                             heuristics.family_columns(built_alone, columns_alone),
-                             FIRST_STAGE_FAMILIES)
 
 
 def _matching_columns(built: BuiltModel, families: Mapping[str, np.ndarray],

@@ -96,7 +96,7 @@ solve in this process): HiGHS keeps that scheduler, and a later solve asking for
 count fails with status "Not Set" unless the scheduler is started afresh."""
 
 
-def _scheduler_for(threads: int | None) -> None:
+def scheduler_for(threads: int | None) -> None:
     """Start HiGHS's scheduler afresh when this solve asks for another thread count than the
     one it runs with."""
     if _scheduler_threads and _scheduler_threads[0] != threads:
@@ -106,7 +106,7 @@ def _scheduler_for(threads: int | None) -> None:
 
 def configure(h: highspy.Highs, options: SolveOptions) -> None:
     """Set the HiGHS options a solve asks for."""
-    _scheduler_for(options.threads)
+    scheduler_for(options.threads)
     h.setOptionValue("output_flag", True)  # the log reaches the callback either way
     h.setOptionValue("mip_lp_solver", options.root_lp_solver)
     h.setOptionValue("log_to_console", bool(options.log_to_console))

@@ -9,6 +9,7 @@ from typing import Any
 
 from reshore.optimizer.decisions import FirstStage
 from reshore.optimizer.schema import Network
+from reshore.optimizer.solve.spread import ScenarioHelpers
 
 Progress = Callable[[str], None]
 """Receives one line of human-readable progress at a time."""
@@ -108,6 +109,9 @@ class SolveOptions:
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
     """Polled during the solve; when it returns True the solve is interrupted (during the
     MIP's root relaxation HiGHS looks only once that relaxation is solved)."""
+    scenario_helpers: ScenarioHelpers | None = field(default=None, compare=False)
+    """Other processes that may solve scenarios of the relaxation by scenario meanwhile
+    (`optimizer.solve.spread`; the service's Celery workers)."""
     first_stage: FirstStage | None = None
     """First-stage decisions held fixed (what-if analytics: evaluate given decisions, force a
     site open); see `optimizer.decisions`."""

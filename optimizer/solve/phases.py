@@ -145,7 +145,8 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
             return relaxation_by_scenario(data.network, built, families, lp.num_col_,
                                           money_unit, solve_lp=solve_lp, stop=stopping,
                                           deadline=deadline, log=log, say=options.say,
-                                          workers=workers)
+                                          workers=workers, helpers=options.scenario_helpers,
+                                          time_left=lambda: _time_left(options, deadline))
         return solve_lp(restricted_lp())
 
     if not by_scenario and lp_guided:

@@ -11,14 +11,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from reshore.api import db
+from reshore.api.spread import CeleryScenarioHelpers
+from reshore.data.synthetic import generate
 from tests.api.support import (
     REDIS_URL,
     Server,
@@ -36,7 +39,9 @@ from tests.api.support import (
     require,
     wait_for,
 )
+from tests.conftest import solve_checked
 from tests.instances import two_site_transport
+from tests.test_by_scenario import BY_SCENARIO, PLAIN
 
 STARTED = re.compile(r"^run (\d+) started on (\S+)$", re.MULTILINE)
 
@@ -291,3 +296,45 @@ def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None
     after = cluster.client.post("/v1/jobs", json={"instance": two_site_transport()}).json()
     assert finished(cluster.client, after["id"], timeout=90)["status"] == "succeeded"
     checked_result(cluster.client, after["id"])
+
+
+class PatientHelpers(CeleryScenarioHelpers):
+    """The workers as helpers, with the solve waiting (up to 60 s) until a worker took an
+    offered scenario before it tries to take it itself: on a tiny instance the solve would
+    otherwise often get there first."""
+
+    def take(self, scenario: str) -> bool:
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            deadline = time.monotonic() + 60
+            while client.get(self._key(scenario, "taken")) is None:
+                assert time.monotonic() < deadline, f"no worker took {scenario}"
+                time.sleep(0.05)
+        finally:
+            client.close()
+        return super().take(scenario)
+
+
+def test_a_solve_spreads_its_scenarios_over_the_workers(cluster: Cluster) -> None:
+    """A solve in this process whose relaxation goes one scenario at a time offers its
+    scenarios to the cluster's workers (as a job on a worker does): the workers solve the
+    ones they take, their names in the log, and the plan is the plain MIP's optimum."""
+    _two_live_workers(cluster)
+    network = generate("S", 1)
+    helpers = PatientHelpers.on_queue(REDIS_URL, str(cluster.settings["queue"]))
+    try:
+        plan = solve_checked(network, replace(BY_SCENARIO, concurrent_relaxation=False,
+                                              scenario_helpers=helpers))
+    finally:
+        helpers.close()
+    bounds = [line for line in plan.log if line.startswith("LP relaxation by scenario:")]
+    print("\n".join(bounds))
+    assert len(bounds) == len(network.scenarios)
+    helped = [line for line in bounds if ", solved by " in line]
+    assert len(helped) == len(network.scenarios) - 1, bounds
+    pids = {w.process.pid for w in cluster.workers if w.process is not None}
+    for line in helped:
+        pid = int(line.rpartition(":")[2].rstrip(")"))
+        assert os.getpgid(pid) in pids, line
+    plain = solve_checked(network, PLAIN)
+    assert plan.objective == pytest.approx(plain.objective, rel=1e-7)

@@ -1,0 +1,199 @@
+"""A job's scenario relaxations spread over the Celery workers (`spread_scenarios`): the job's
+solve offers them (`CeleryScenarioHelpers`, the `optimizer.solve.spread.ScenarioHelpers` of the
+service) and any worker with a free solver process solves one (`solve_offered`, the task
+`reshore.relax_scenario`).
+
+Everything an offer needs lives in Redis (the broker) under `reshore:spread:<solve>:`, each
+key expiring an hour after the solve's time limit: the scenario's instance (`network`), who
+took it (`taken`, set once: the solve itself or one helper), the helper's heartbeat (`alive`,
+`ALIVE_S` long, renewed every `BEAT_S`), its answer (`answer`: the bound and first-stage values,
+or `failed`) and the solve's end (`stop`). A helper that died stops beating; the solve then
+solves that scenario itself. A task that reaches a worker after the solve took the scenario,
+or after it ended, does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from celery import Celery
+
+from reshore.optimizer import heuristics
+from reshore.optimizer.schema import Network, parse_network
+from reshore.optimizer.solve.by_scenario import relax_alone
+from reshore.optimizer.solve.highs import scheduler_for
+from reshore.optimizer.solve.spread import Answer, ScenarioBound
+
+log = logging.getLogger("reshore.spread")
+
+RELAX_TASK = "reshore.relax_scenario"
+ALIVE_S = 10.0
+"""A helper whose heartbeat is older than this has died: the solve takes its scenario back."""
+BEAT_S = 2.0
+"""Seconds between two heartbeats of a helper."""
+KEPT_S = 3600
+"""Seconds an offer's keys outlive the solve's time limit."""
+OWN = "solve"
+"""`taken` by the solve itself."""
+
+
+def _prefix(solve_id: str) -> str:
+    return f"reshore:spread:{solve_id}:"
+
+
+class CeleryScenarioHelpers:
+    """The Celery workers of the queue as `ScenarioHelpers` of one solve."""
+
+    @classmethod
+    def on_queue(cls, broker_url: str, queue: str) -> CeleryScenarioHelpers:
+        """Helpers reached by tasks on `queue` of the broker at `broker_url`."""
+        app = Celery("reshore", broker=broker_url)
+        app.conf.update(task_serializer="json", accept_content=["json"],
+                        broker_connection_retry_on_startup=True)
+
+        def send(name: str, args: list[Any]) -> None:
+            app.send_task(name, args=args, queue=queue)
+
+        return cls(broker_url, send)
+
+    def __init__(self, broker_url: str, send: Callable[[str, list[Any]], None]) -> None:
+        """`send(task_name, args)` queues a task (the job's Celery app)."""
+        self._redis = redis.Redis.from_url(broker_url)
+        self._send = send
+        self._solve_id = uuid.uuid4().hex
+        self._keys: list[str] = []
+        self._broken = False
+
+    def _key(self, scenario: str, part: str) -> str:
+        return f"{_prefix(self._solve_id)}{scenario}:{part}"
+
+    def offer(self, scenario: str, alone: Network, time_limit_s: float | None) -> None:
+        if self._broken:
+            return
+        kept = int((time_limit_s or 0) + KEPT_S)
+        key = self._key(scenario, "network")
+        try:
+            self._redis.set(key, json.dumps({"tables": alone.to_tables(),
+                                             "time_limit_s": time_limit_s}), ex=kept)
+            self._keys.append(key)
+            self._send(RELAX_TASK, [self._solve_id, scenario])
+        except Exception as error:  # no broker: the solve does every scenario itself
+            self._give_up(error)
+
+    def take(self, scenario: str) -> bool:
+        if self._broken:
+            return True
+        try:
+            return bool(self._redis.set(self._key(scenario, "taken"), OWN, nx=True,
+                                        ex=KEPT_S))
+        except redis.RedisError as error:
+            self._give_up(error)
+            return True
+
+    def answer(self, scenario: str) -> tuple[Answer, ScenarioBound | None]:
+        if self._broken:
+            return Answer.LOST, None
+        try:
+            found, taken, alive = self._redis.mget(
+                [self._key(scenario, part) for part in ("answer", "taken", "alive")])
+        except redis.RedisError as error:
+            self._give_up(error)
+            return Answer.LOST, None
+        if found is not None:
+            document = json.loads(found)
+            if document.get("failed"):
+                log.warning("solve %s: the helper failed on %s: %s", self._solve_id,
+                            scenario, document["failed"])
+                return Answer.LOST, None
+            return Answer.DONE, ScenarioBound.from_json(document)
+        if taken is not None and alive is None:
+            return Answer.LOST, None  # its helper stopped beating: died
+        return Answer.PENDING, None  # at work, or not taken yet (every worker busy)
+
+    def close(self) -> None:
+        """The helpers stop; the offered instances go (answers expire on their own)."""
+        try:
+            if not self._broken:
+                self._redis.set(f"{_prefix(self._solve_id)}stop", 1, ex=KEPT_S)
+                if self._keys:
+                    self._redis.delete(*self._keys)
+        except redis.RedisError as error:
+            self._give_up(error)
+        finally:
+            self._redis.close()
+
+    def _give_up(self, error: Exception) -> None:
+        log.warning("solve %s: scenarios not spread over the workers (%s: %s)",
+                    self._solve_id, type(error).__name__, error)
+        self._broken = True
+
+
+def solve_offered(broker_url: str, solve_id: str, scenario: str, helper: str,
+                  threads: int = 1) -> str:
+    """A helper's part: take the offered scenario unless the solve or another helper has it,
+    solve its relaxation with a heartbeat beside, and leave the answer. What happened, as a
+    word for the worker's log."""
+    client = redis.Redis.from_url(broker_url)
+    prefix = f"{_prefix(solve_id)}{scenario}:"
+    try:
+        offered = client.get(f"{prefix}network")
+        if offered is None or client.get(f"{_prefix(solve_id)}stop") is not None:
+            return "withdrawn"
+        client.set(f"{prefix}alive", 1, ex=int(ALIVE_S))  # before `taken`: never taken and dead
+        if not client.set(f"{prefix}taken", helper, nx=True, ex=KEPT_S):
+            return "taken"
+        document = json.loads(offered)
+        beating = threading.Event()
+        beat = threading.Thread(target=_beat, args=(client, f"{prefix}alive", beating),
+                                name="reshore-spread-beat", daemon=True)
+        beat.start()
+        try:
+            answer = _relax(document, solve_id, client, helper, threads)
+        finally:
+            beating.set()
+            beat.join()
+        client.set(f"{prefix}answer", json.dumps(answer), ex=KEPT_S)
+        return "failed" if answer.get("failed") else "solved"
+    finally:
+        client.close()
+
+
+def _relax(document: dict[str, Any], solve_id: str, client: redis.Redis, helper: str,
+           threads: int) -> dict[str, Any]:
+    """The answer for an offer: the bound as JSON, or {"failed": reason}."""
+    time_limit_s = document["time_limit_s"]
+    ends = None if time_limit_s is None else time.monotonic() + float(time_limit_s)
+    stop_key = f"{_prefix(solve_id)}stop"
+    looked = [0.0, False]
+
+    def stop() -> bool:
+        """The solve ended or the time is up (Redis read at most once a second)."""
+        now = time.monotonic()
+        if now - looked[0] >= 1.0:
+            looked[:] = [now, client.get(stop_key) is not None]
+        return bool(looked[1]) or (ends is not None and now > ends)
+
+    try:
+        network = parse_network(document["tables"])
+        scheduler_for(threads)
+        relaxed = relax_alone(network, lambda arrays: heuristics.solve_relaxation(
+            arrays, time_limit=None if ends is None else max(ends - time.monotonic(), 1e-3),
+            options={"threads": threads}, stop=stop))
+    except Exception as error:
+        log.exception("scenario relaxation of solve %s failed", solve_id)
+        return {"failed": f"{type(error).__name__}: {error}"}
+    if relaxed is None:
+        return {"failed": "no optimum (stopped, or the time ran out)"}
+    return {**relaxed.to_json(), "solved_by": helper}
+
+
+def _beat(client: redis.Redis, key: str, done: threading.Event) -> None:
+    while not done.wait(BEAT_S):
+        client.set(key, 1, ex=int(ALIVE_S))

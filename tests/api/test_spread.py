@@ -1,0 +1,99 @@
+"""The Redis side of scenarios spread over the workers (`reshore.api.spread`), against the
+real broker: where an offered scenario stands, and a helper's whole part (`solve_offered`)
+in this process. The Celery path end to end is in `test_celery`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from reshore.api.spread import CeleryScenarioHelpers, solve_offered
+from reshore.data.synthetic import generate
+from reshore.optimizer.solve.spread import Answer
+from reshore.optimizer.variants import scenario_alone
+from tests.api.support import REDIS_URL, redis_reachable, require
+
+
+@pytest.fixture
+def sent() -> list[tuple[str, list[str]]]:
+    return []
+
+
+@pytest.fixture
+def helpers(sent: list[tuple[str, list[str]]]) -> Iterator[CeleryScenarioHelpers]:
+    """Helpers whose tasks are kept in `sent` instead of queued: the test plays the worker."""
+    require("Redis", redis_reachable)
+    found = CeleryScenarioHelpers(REDIS_URL, lambda name, args: sent.append((name, args)))
+    yield found
+    found.close()
+
+
+def test_an_offer_solved_by_a_helper_comes_back_with_its_bound(
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
+    network = generate("tiny", 1)
+    name = network.scenarios[1].scenario
+    helpers.offer(name, scenario_alone(network, name), 60.0)
+    (task, (solve_id, scenario)), = sent
+    assert (task, scenario) == ("reshore.relax_scenario", name)
+    assert helpers.answer(name) == (Answer.PENDING, None)  # not taken yet
+
+    assert solve_offered(REDIS_URL, solve_id, name, "helper:1") == "solved"
+    state, relaxed = helpers.answer(name)
+    assert state is Answer.DONE and relaxed is not None
+    assert relaxed.solved_by == "helper:1" and relaxed.bound > 0
+    assert set(relaxed.first_stage) >= {"open", "tier_operating"}
+    assert not helpers.take(name)  # the helper has it
+    assert solve_offered(REDIS_URL, solve_id, name, "helper:2") == "taken"
+
+
+def test_a_scenario_the_solve_took_first_is_left_alone(
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
+    network = generate("tiny", 1)
+    name = network.scenarios[1].scenario
+    helpers.offer(name, scenario_alone(network, name), 60.0)
+    assert helpers.take(name)
+    assert solve_offered(REDIS_URL, sent[0][1][0], name, "helper:1") == "taken"
+
+
+def test_after_the_solve_ends_an_offer_is_withdrawn(
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
+    network = generate("tiny", 1)
+    name = network.scenarios[1].scenario
+    helpers.offer(name, scenario_alone(network, name), 60.0)
+    helpers.close()
+    assert solve_offered(REDIS_URL, sent[0][1][0], name, "helper:1") == "withdrawn"
+
+
+def test_a_helper_that_stopped_beating_or_failed_has_lost_its_scenario(
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
+    """Taken with a heartbeat: pending; the heartbeat gone (the helper died): lost; a failure
+    recorded: lost."""
+    network = generate("tiny", 1)
+    name = network.scenarios[1].scenario
+    helpers.offer(name, scenario_alone(network, name), 60.0)
+    prefix = f"reshore:spread:{sent[0][1][0]}:{name}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.set(prefix + "alive", 1, ex=30)
+        client.set(prefix + "taken", "helper:1")
+        assert helpers.answer(name) == (Answer.PENDING, None)
+        client.delete(prefix + "alive")
+        assert helpers.answer(name) == (Answer.LOST, None)
+        client.set(prefix + "alive", 1, ex=30)
+        client.set(prefix + "answer", json.dumps({"failed": "MemoryError: "}))
+        assert helpers.answer(name) == (Answer.LOST, None)
+    finally:
+        client.close()
+
+
+def test_without_a_broker_the_solve_does_every_scenario_itself() -> None:
+    helpers = CeleryScenarioHelpers("redis://127.0.0.1:1/0", lambda name, args: None)
+    network = generate("tiny", 1)
+    name = network.scenarios[1].scenario
+    helpers.offer(name, scenario_alone(network, name), 60.0)
+    assert helpers.take(name)
+    assert helpers.answer(name) == (Answer.LOST, None)
+    helpers.close()
