@@ -41,10 +41,14 @@ MODES = ("alone", "threads", "celery")
 @contextmanager
 def workers(count: int, broker: str, queue: str) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` Celery workers on `queue`, one solver process each, ready when yielded."""
+    from reshore.api import db
+
     folder = Path(tempfile.mkdtemp(prefix="reshore-spread-"))
+    database_url = f"sqlite:///{folder / 'reshore.db'}"
+    db.migrate(database_url)  # a worker needs its store, though it runs no job here
     env = {**os.environ, "RESHORE_BROKER_URL": broker, "RESHORE_QUEUE": queue,
            "RESHORE_EXECUTOR": "celery", "RESHORE_JOB_MEMORY_MB": "0",
-           "RESHORE_DATABASE_URL": f"sqlite:///{folder / 'reshore.db'}"}
+           "RESHORE_DATABASE_URL": database_url}
     started = []
     logs = [folder / f"worker{i}.log" for i in range(count)]
     for number, log in enumerate(logs):
