@@ -44,6 +44,11 @@ OWN = "solve"
 """`taken` by the solve itself."""
 
 
+def _kept(time_limit_s: float | None) -> int:
+    """Seconds an offer's keys live: `KEPT_S` past the solve's time limit."""
+    return int((time_limit_s or 0) + KEPT_S)
+
+
 def _prefix(solve_id: str) -> str:
     return f"reshore:spread:{solve_id}:"
 
@@ -70,6 +75,8 @@ class CeleryScenarioHelpers:
         self._solve_id = uuid.uuid4().hex
         self._keys: list[str] = []
         self._broken = False
+        self._kept = KEPT_S
+        """Seconds the keys of this solve's offers live: `_kept` of its longest time limit."""
 
     def _key(self, scenario: str, part: str) -> str:
         return f"{_prefix(self._solve_id)}{scenario}:{part}"
@@ -77,7 +84,7 @@ class CeleryScenarioHelpers:
     def offer(self, scenario: str, alone: Network, time_limit_s: float | None) -> None:
         if self._broken:
             return
-        kept = int((time_limit_s or 0) + KEPT_S)
+        kept = self._kept = max(self._kept, _kept(time_limit_s))
         key = self._key(scenario, "network")
         try:
             self._redis.set(key, json.dumps({"tables": alone.to_tables(),
@@ -92,7 +99,7 @@ class CeleryScenarioHelpers:
             return True
         try:
             return bool(self._redis.set(self._key(scenario, "taken"), OWN, nx=True,
-                                        ex=KEPT_S))
+                                        ex=self._kept))
         except redis.RedisError as error:
             self._give_up(error)
             return True
@@ -120,10 +127,9 @@ class CeleryScenarioHelpers:
     def close(self) -> None:
         """The helpers stop; the offered instances go (answers expire on their own)."""
         try:
-            if not self._broken:
-                self._redis.set(f"{_prefix(self._solve_id)}stop", 1, ex=KEPT_S)
-                if self._keys:
-                    self._redis.delete(*self._keys)
+            if self._keys and not self._broken:  # nothing offered: nothing to stop
+                self._redis.set(f"{_prefix(self._solve_id)}stop", 1, ex=self._kept)
+                self._redis.delete(*self._keys)
         except redis.RedisError as error:
             self._give_up(error)
         finally:
@@ -146,10 +152,11 @@ def solve_offered(broker_url: str, solve_id: str, scenario: str, helper: str,
         offered = client.get(f"{prefix}network")
         if offered is None or client.get(f"{_prefix(solve_id)}stop") is not None:
             return "withdrawn"
-        client.set(f"{prefix}alive", 1, ex=int(ALIVE_S))  # before `taken`: never taken and dead
-        if not client.set(f"{prefix}taken", helper, nx=True, ex=KEPT_S):
-            return "taken"
         document = json.loads(offered)
+        kept = _kept(document["time_limit_s"])
+        client.set(f"{prefix}alive", 1, ex=int(ALIVE_S))  # before `taken`: never taken and dead
+        if not client.set(f"{prefix}taken", helper, nx=True, ex=kept):
+            return "taken"
         beating = threading.Event()
         beat = threading.Thread(target=_beat, args=(client, f"{prefix}alive", beating),
                                 name="reshore-spread-beat", daemon=True)
@@ -159,7 +166,7 @@ def solve_offered(broker_url: str, solve_id: str, scenario: str, helper: str,
         finally:
             beating.set()
             beat.join()
-        client.set(f"{prefix}answer", json.dumps(answer), ex=KEPT_S)
+        client.set(f"{prefix}answer", json.dumps(answer), ex=kept)
         return "failed" if answer.get("failed") else "solved"
     finally:
         client.close()
