@@ -227,5 +227,11 @@ def start_worker(settings: Settings, concurrency: int, name: str | None,
     app.worker_main(argv)
 
 
-app = make_celery(get_settings())
-"""For `celery -A reshore.api.worker worker`."""
+def __getattr__(name: str) -> Any:
+    """`app`, for `celery -A reshore.api.worker worker`, made from the environment's settings
+    on first use: `reshore worker` makes its own from its options (`start_worker`), and two
+    apps in one process would register each task twice."""
+    if name == "app":
+        made = globals()["app"] = make_celery(get_settings())
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

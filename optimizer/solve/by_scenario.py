@@ -96,7 +96,7 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
     costs = np.full(len(scenarios), -np.inf)
     x = np.zeros(columns)
     adding = threading.Lock()
-    helped: list[int] = []
+    helped: list[int] = []  # positions a helper took
 
     def found(position: int, relaxed: ScenarioBound) -> None:
         """Scenario `position`'s bound into `costs`, its first-stage values into `x`."""
@@ -123,17 +123,20 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
             with adding:
                 helped.append(position)
             return True
-        relaxed = relax_alone(scenario_alone(network, scenario.scenario), solve_lp)
+        alone = offered_alone.pop(scenario.scenario, None) or scenario_alone(
+            network, scenario.scenario)
+        relaxed = relax_alone(alone, solve_lp)
         if relaxed is None:
             log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
             return False
         found(position, relaxed)
         return True
 
+    offered_alone: dict[str, Network] = {}  # made once, for the helpers and for this solve
     if helpers is not None:
         for scenario in scenarios[1:]:
-            helpers.offer(scenario.scenario, scenario_alone(network, scenario.scenario),
-                          time_left())
+            offered_alone[scenario.scenario] = scenario_alone(network, scenario.scenario)
+            helpers.offer(scenario.scenario, offered_alone[scenario.scenario], time_left())
     if workers > 1 and len(scenarios) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(scenarios)),
                                 thread_name_prefix="reshore-scenario") as pool:
