@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     spread_scenarios: bool = Field(
         True, description="celery: a job whose LP relaxation goes one scenario at a time"
         " (large models with several scenarios) offers its scenarios to the other workers'"
-        " free solver processes, and solves itself those no worker took")
+        " free solver processes, and solves itself those no worker took (Redis brokers"
+        " only)")
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024,
                                 description="largest request body accepted, in bytes")
     max_model_variables: int = Field(

@@ -45,7 +45,7 @@ from reshore.api import db
 from reshore.api.config import Settings, get_settings
 from reshore.api.jobs import JobConfig, run_job, worker_name
 from reshore.api.models import Job, JobStatus
-from reshore.api.spread import RELAX_TASK, solve_offered
+from reshore.api.spread import RELAX_TASK, solve_offered, spreads_over
 
 log = logging.getLogger("reshore.worker")
 
@@ -89,11 +89,11 @@ def make_celery(settings: Settings) -> Celery:
 
 def worker_job_config(settings: Settings) -> JobConfig:
     """A Celery worker's job settings: the local executor's, and scenarios spread over the
-    workers through the broker (`spread_scenarios`)."""
+    workers through the broker (`spread_scenarios`, with a Redis broker)."""
     from reshore.api.executors import job_config
 
     config = job_config(settings)
-    if not settings.spread_scenarios:
+    if not settings.spread_scenarios or not spreads_over(settings.broker_url):
         return config
     return replace(config, spread_broker_url=settings.broker_url, spread_queue=settings.queue)
 

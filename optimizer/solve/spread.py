@@ -55,7 +55,8 @@ class Answer(enum.Enum):
 
 
 class ScenarioHelpers(Protocol):
-    """Other processes that solve scenarios' relaxations while the solve works."""
+    """Other processes that solve scenarios' relaxations while the solve works: one object
+    per relaxation by scenario, closed by whoever made it once the solve is done."""
 
     def offer(self, scenario: str, alone: Network, time_limit_s: float | None) -> None:
         """Offer scenario `scenario`'s instance alone (`variants.scenario_alone`), to be

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from reshore.api.spread import CeleryScenarioHelpers, solve_offered
+from reshore.api.config import Settings
+from reshore.api.spread import CeleryScenarioHelpers, solve_offered, spreads_over
+from reshore.api.worker import worker_job_config
 from reshore.data.synthetic import generate
 from reshore.optimizer.solve.spread import Answer
 from reshore.optimizer.variants import scenario_alone
@@ -89,11 +91,44 @@ def test_a_helper_that_stopped_beating_or_failed_has_lost_its_scenario(
         client.close()
 
 
-def test_without_a_broker_the_solve_does_every_scenario_itself() -> None:
-    helpers = CeleryScenarioHelpers("redis://127.0.0.1:1/0", lambda name, args: None)
+@pytest.mark.parametrize("broker_url", ["redis://127.0.0.1:1/0", "amqp://guest@127.0.0.1//"])
+def test_without_a_redis_broker_the_solve_does_every_scenario_itself(broker_url: str) -> None:
+    """Nothing listening, or a broker that is not Redis: no error, the solve takes every
+    scenario."""
+    helpers = CeleryScenarioHelpers(broker_url, lambda name, args: None)
     network = generate("tiny", 1)
     name = network.scenarios[1].scenario
     helpers.offer(name, scenario_alone(network, name), 60.0)
     assert helpers.take(name)
     assert helpers.answer(name) == (Answer.LOST, None)
     helpers.close()
+
+
+def test_only_a_redis_broker_spreads_a_workers_jobs() -> None:
+    assert spreads_over("redis://127.0.0.1:6379/0") and spreads_over("rediss://h:6380/0")
+    assert not spreads_over("amqp://guest@127.0.0.1//")
+    for broker_url, spread in (("redis://127.0.0.1:6379/0", True),
+                               ("amqp://guest@127.0.0.1//", False)):
+        config = worker_job_config(Settings(broker_url=broker_url, queue="q"))
+        assert (config.spread_broker_url is not None) is spread, config
+    config = worker_job_config(Settings(spread_scenarios=False))
+    assert config.spread_broker_url is None
+
+
+def test_an_answer_that_cannot_be_read_is_lost_and_closing_clears_the_offer(
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
+    network = generate("tiny", 1)
+    name = network.scenarios[1].scenario
+    helpers.offer(name, scenario_alone(network, name), 60.0)
+    prefix = f"reshore:spread:{sent[0][1][0]}:{name}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.set(prefix + "taken", "helper:1")
+        client.set(prefix + "answer", "{not json")
+        assert helpers.answer(name) == (Answer.LOST, None)
+        helpers.close()
+        assert client.exists(*(prefix + part for part in
+                               ("network", "taken", "alive", "answer"))) == 0
+        assert client.exists(f"reshore:spread:{sent[0][1][0]}:stop") == 1
+    finally:
+        client.close()
