@@ -26,6 +26,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,11 @@ def measure(size: str, seed: int, way: str, time_limit: float) -> dict[str, Any]
     build_s = time.perf_counter() - started
     deadline = Deadline(time_limit)
 
-    def solve_lp(arrays: LpArrays) -> tuple[float, np.ndarray | None]:
+    def solve_lp(arrays: LpArrays, stop: Callable[[], bool] | None = None
+                 ) -> tuple[float, np.ndarray | None]:
         left = time_limit - (time.perf_counter() - deadline.started)
         return solve_relaxation(arrays, time_limit=left, options={"threads": 1},
-                                stop=deadline.reached)
+                                stop=stop or deadline.reached)
 
     cpu_before = _cpu_seconds()
     started = time.perf_counter()

@@ -5,7 +5,7 @@ whole model, never below the whole model's restricted LP."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -64,9 +64,10 @@ def _bound_by_scenario(network: Network) -> float:
     handoff = to_highs_lp(built)
     log: list[str] = []
 
-    def solve_lp(arrays: LpArrays) -> tuple[float, np.ndarray | None]:
+    def solve_lp(arrays: LpArrays, stop: Callable[[], bool] | None = None
+                 ) -> tuple[float, np.ndarray | None]:
         return solve_relaxation(arrays, time_limit=None, options={"threads": 1},
-                                stop=lambda: False)
+                                stop=stop or (lambda: False))
 
     bound, x = relaxation_by_scenario(
         network, built, family_columns(built, handoff.columns), handoff.lp.num_col_,
@@ -265,33 +266,28 @@ def test_each_solve_module_imports_first_in_a_fresh_interpreter(module: str) -> 
     assert done.returncode == 0, done.stderr
 
 
-class ThreadHelpers:
+class InProcessHelpers:
     """Helpers in this process (the service's are Celery workers, `tests/api/test_celery`):
-    each offered scenario is taken at once and solved on a thread of its own by the solve's
-    own `relax_alone`; `lose` names the scenarios whose helper fails instead."""
+    each offered scenario is taken at once and solved before `offer` returns, by the solve's
+    own `relax_alone`; the scenarios in `lose` fail instead, and with `slow` no answer ever
+    comes (a helper alive but slow); with `busy` no helper takes anything."""
 
-    def __init__(self, lose: frozenset[str] = frozenset(), busy: bool = False) -> None:
-        self.lose, self.busy = lose, busy
+    def __init__(self, lose: frozenset[str] = frozenset(), busy: bool = False,
+                 slow: bool = False) -> None:
+        self.lose, self.busy, self.slow = lose, busy, slow
         self.offered: list[str] = []
         self.answers: dict[str, ScenarioBound | None] = {}
-        self.threads: list[threading.Thread] = []
-        self.closed = False
 
     def offer(self, scenario: str, alone: Network, time_limit_s: float | None) -> None:
         self.offered.append(scenario)
-        if self.busy:
+        if self.busy or self.slow:
             return
-
-        def work() -> None:
-            relaxed = None if scenario in self.lose else relax_alone(
-                alone, lambda arrays: solve_relaxation(arrays, time_limit=time_limit_s,
-                                                       options={"threads": 1},
-                                                       stop=lambda: False))
-            self.answers[scenario] = (None if relaxed is None
-                                      else replace(relaxed, solved_by=f"thread {scenario}"))
-
-        self.threads.append(threading.Thread(target=work))
-        self.threads[-1].start()
+        relaxed = None if scenario in self.lose else relax_alone(
+            alone, lambda arrays: solve_relaxation(arrays, time_limit=time_limit_s,
+                                                   options={"threads": 1},
+                                                   stop=lambda: False))
+        self.answers[scenario] = (None if relaxed is None
+                                  else replace(relaxed, solved_by=f"helper {scenario}"))
 
     def take(self, scenario: str) -> bool:
         return self.busy
@@ -303,36 +299,39 @@ class ThreadHelpers:
         return (Answer.LOST, None) if relaxed is None else (Answer.DONE, relaxed)
 
     def close(self) -> None:
-        self.closed = True
+        pass
 
 
-@pytest.mark.parametrize(("lose", "busy"), [(frozenset(), False),
-                                            (frozenset({"escalation"}), False),
-                                            (frozenset(), True)])
-def test_scenarios_spread_over_helpers_reach_the_plain_optimum(lose: frozenset[str],
-                                                               busy: bool) -> None:
-    """Every scenario but the first goes to a helper: solved there, lost there (the solve
-    solves it itself), or left because every helper is busy; the same optimum each way, the
-    bound by scenario the same as without helpers."""
+@pytest.mark.parametrize("helpers", [
+    InProcessHelpers(), InProcessHelpers(lose=frozenset({"escalation"})),
+    InProcessHelpers(busy=True), InProcessHelpers(slow=True)],
+    ids=["answered", "lost", "busy", "slow"])
+def test_scenarios_spread_over_helpers_reach_the_plain_optimum(
+        helpers: InProcessHelpers) -> None:
+    """Every scenario but the first goes to a helper: solved there; lost there or never
+    answered (the solve solves it itself meanwhile); or left because every helper is busy.
+    The same optimum each way, the bounds by scenario the same as without helpers."""
     network = generate("tiny", 1)
     names = [s.scenario for s in network.scenarios]
     assert names == ["calm", "escalation"]
-    helpers = ThreadHelpers(lose, busy)
     plain = solve_checked(network, PLAIN)
     alone = solve_checked(network, replace(BY_SCENARIO, concurrent_relaxation=False))
     plan = solve_checked(network, replace(BY_SCENARIO, concurrent_relaxation=False,
                                           scenario_helpers=helpers))
-    for thread in helpers.threads:
-        thread.join()
     assert helpers.offered == names[1:]
     assert plan.status is PlanStatus.OPTIMAL
     assert plan.objective == pytest.approx(plain.objective, rel=1e-7)
     bounds = [line for line in plan.log if line.startswith("LP relaxation by scenario:")]
     assert len(bounds) == len(names)
-    helped = {name for name in names[1:] if any(f"solved by thread {name}" in line
+    helped = {name for name in names[1:] if any(f"solved by helper {name}" in line
                                                 for line in bounds)}
-    assert helped == (set() if busy else set(names[1:]) - lose)
-    assert sum(line.startswith("the helper solving") for line in plan.log) == len(lose)
+    answered = not (helpers.busy or helpers.slow or helpers.lose)
+    assert helped == ({"escalation"} if answered else set())
+    here = [line for line in plan.log if "LP relaxation solved here" in line]
+    assert here == (["escalation's LP relaxation solved here, its helper failed or stopped"]
+                    if helpers.lose else
+                    ["escalation's LP relaxation solved here, before its helper answered"]
+                    if helpers.slow else [])
     assert _relaxation_bound(plan.log) == pytest.approx(_relaxation_bound(alone.log),
                                                         rel=1e-6)
 

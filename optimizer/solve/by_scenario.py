@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,15 @@ MONEY_FAMILIES = ("scenario_cost", "value_at_risk", "excess_cost", "worst_cost")
 the whole model's restricted solve to work out."""
 
 
+class SolveLp(Protocol):
+    """Solves one scenario's LP relaxation (`heuristics.solve_relaxation` within the solve's
+    time limit): its optimum and solution, or (-inf, None). `stop`, when given, replaces the
+    solve's own cancel check (it should include it)."""
+
+    def __call__(self, arrays: LpArrays, stop: Callable[[], bool] | None = None
+                 ) -> tuple[float, np.ndarray | None]: ...
+
+
 def risk_objective(costs: np.ndarray, probabilities: np.ndarray, risk: RiskSettings) -> float:
     """The model's objective for the given scenario costs: (1 - λ)·Σ p_s·cost_s + λ·R with R
     the CVaR at `risk.alpha` (min over η of η + Σ p_s·(cost_s - η)⁺ / (1 - alpha), reached at
@@ -74,7 +83,7 @@ def risk_objective(costs: np.ndarray, probabilities: np.ndarray, risk: RiskSetti
 def relaxation_by_scenario(network: Network, built: BuiltModel,
                            families: Mapping[str, np.ndarray], columns: int,
                            money_unit: float, *,
-                           solve_lp: Callable[[LpArrays], tuple[float, np.ndarray | None]],
+                           solve_lp: SolveLp,
                            stop: Callable[[], bool], deadline: Deadline, log: list[str],
                            say: Callable[[str], None] = lambda line: None,
                            workers: int = 1, helpers: ScenarioHelpers | None = None,
@@ -91,7 +100,9 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
 
     `helpers` (see `optimizer.solve.spread`) are offered every scenario but the first, to
     be solved within `time_left()` seconds; the threads solve each scenario no helper took
-    first, then wait for the helpers' and solve again any a helper lost."""
+    first, then the helpers' are awaited (`_wait_for_helpers`): each one the solve also
+    solves itself meanwhile, keeping whichever answer comes first, so that a slow helper
+    costs no more than the solve's own time."""
     scenarios = list(network.scenarios)
     costs = np.full(len(scenarios), -np.inf)
     x = np.zeros(columns)
@@ -112,20 +123,24 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
         with adding:
             _add_first_stage(x, built, families, relaxed.first_stage, scenario.probability)
 
-    def relax(position: int, offered: bool = True) -> bool:
-        """Scenario `position` alone, unless a helper took it (`offered`: it may have).
-        Whether it has a bound or is a helper's."""
+    def solve_here(position: int, until: Callable[[], bool] = stop) -> ScenarioBound | None:
+        """Scenario `position` alone, solved by this solve (its LP stops when `until`
+        says so)."""
+        name = scenarios[position].scenario
+        alone = offered_alone.pop(name, None) or scenario_alone(network, name)
+        return relax_alone(alone, lambda arrays: solve_lp(arrays, stop=until))
+
+    def relax(position: int) -> bool:
+        """Scenario `position` alone, unless a helper took it first. Whether it has a bound
+        or is a helper's."""
         scenario = scenarios[position]
         if stop():
             return False
-        if offered and helpers is not None and position > 0 \
-                and not helpers.take(scenario.scenario):
+        if helpers is not None and position > 0 and not helpers.take(scenario.scenario):
             with adding:
                 helped.append(position)
             return True
-        alone = offered_alone.pop(scenario.scenario, None) or scenario_alone(
-            network, scenario.scenario)
-        relaxed = relax_alone(alone, solve_lp)
+        relaxed = solve_here(position)
         if relaxed is None:
             log.append(f"LP relaxation by scenario: no bound for {scenario.scenario}")
             return False
@@ -146,7 +161,7 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
     if helpers is not None and solved:
         _wait_for_helpers(helpers, [scenarios[p].scenario for p in sorted(helped)],
                           found=lambda name, relaxed: found(_position(scenarios, name), relaxed),
-                          solve=lambda name: relax(_position(scenarios, name), offered=False),
+                          solve=lambda name, until: solve_here(_position(scenarios, name), until),
                           stop=stop, log=log)
     if not np.isfinite(costs).all():  # a scenario without a bound, or stopped
         return -np.inf, None
@@ -154,31 +169,53 @@ def relaxation_by_scenario(network: Network, built: BuiltModel,
     return risk_objective(costs, probabilities, network.settings.risk), x
 
 
-HELPER_POLL_S = 0.2
-"""Seconds between two looks at the scenarios the helpers are solving."""
+HELPER_POLL_S = 0.5
+"""Seconds between two looks at a scenario a helper is solving."""
 
 
 def _wait_for_helpers(helpers: ScenarioHelpers, waiting: list[str], *,
                       found: Callable[[str, ScenarioBound], None],
-                      solve: Callable[[str], bool], stop: Callable[[], bool],
-                      log: list[str]) -> None:
-    """Wait for the helpers' scenarios `waiting`: each one's bound to `found` when done, or
-    solved here (`solve`) when its helper lost it; until `stop` says so."""
-    while waiting and not stop():
-        for name in list(waiting):
-            state, relaxed = helpers.answer(name)
-            if state is Answer.PENDING:
-                continue
-            waiting.remove(name)
-            if relaxed is not None:
-                found(name, relaxed)
-            else:
-                log.append(f"the helper solving {name}'s LP relaxation failed or stopped; solving"
-                           " it here")
-                if not solve(name):
-                    return
-        if waiting:
-            time.sleep(HELPER_POLL_S)
+                      solve: Callable[[str, Callable[[], bool]], ScenarioBound | None],
+                      stop: Callable[[], bool], log: list[str]) -> None:
+    """The helpers' scenarios `waiting`, each one's bound to `found`: the solve solves each
+    in turn itself (`solve`), stopping as soon as its helper answers; the helper's answer is
+    kept when it came first, the solve's own when the helper failed, stopped or was slower.
+    Until `stop` says so."""
+    for name in waiting:
+        if stop():
+            return
+        race = _HelperRace(helpers, name)
+        own = None if race.answered() else solve(name, race.or_answered(stop))
+        if own is not None:
+            note = ("its helper failed or stopped" if race.state is Answer.LOST
+                    else "before its helper answered")
+            log.append(f"{name}'s LP relaxation solved here, {note}")
+            found(name, own)
+        elif race.state is Answer.DONE and race.relaxed is not None:
+            found(name, race.relaxed)
+        else:  # stopped, or the scenario has no bound
+            return
+
+
+class _HelperRace:
+    """Where a helper's scenario stands, looked up at most every `HELPER_POLL_S` (the
+    solve's own LP of it asks at each HiGHS callback)."""
+
+    def __init__(self, helpers: ScenarioHelpers, name: str) -> None:
+        self.helpers, self.name = helpers, name
+        self.state, self.relaxed = helpers.answer(name)
+        self.looked = time.monotonic()
+
+    def answered(self) -> bool:
+        """Whether the helper's bound is in."""
+        if self.state is Answer.PENDING and time.monotonic() - self.looked >= HELPER_POLL_S:
+            self.looked = time.monotonic()
+            self.state, self.relaxed = self.helpers.answer(self.name)
+        return self.state is Answer.DONE
+
+    def or_answered(self, stop: Callable[[], bool]) -> Callable[[], bool]:
+        """`stop`, or the helper's bound is in: when the solve's own LP of it stops."""
+        return lambda: stop() or self.answered()
 
 
 def _position(scenarios: list[Any], name: str) -> int:

@@ -136,10 +136,11 @@ def solve_mip(h: highspy.Highs, handoff: HandOff, built: BuiltModel,
         side_by_side = beside_construction or (by_scenario and workers > 1)
         given = {**_restricted_options(options), **({"threads": 1} if side_by_side else {})}
 
-        def solve_lp(arrays: LpArrays) -> tuple[float, np.ndarray | None]:
+        def solve_lp(arrays: LpArrays, stop: Callable[[], bool] | None = None
+                     ) -> tuple[float, np.ndarray | None]:
             return heuristics.solve_relaxation(
                 arrays, time_limit=_time_left(options, deadline), options=given,
-                stop=stopping, lp_solver=options.root_lp_solver)
+                stop=stop or stopping, lp_solver=options.root_lp_solver)
 
         if by_scenario and data is not None:
             return relaxation_by_scenario(data.network, built, families, lp.num_col_,
