@@ -6,8 +6,9 @@ may be given `ScenarioHelpers` (`SolveOptions.scenario_helpers`; the service giv
 workers, `reshore.api.spread`). It offers them every scenario but the first, then works
 through the scenarios itself, each one taken by whoever comes first (`ScenarioHelpers.take`):
 a helper that is busy elsewhere costs nothing, since the solve then solves that scenario
-itself. It waits for the scenarios a helper took, and solves one again itself when that
-helper failed or went silent (`Answer.LOST`).
+itself. Then it solves each scenario a helper took itself too, stopping as soon as the
+helper's answer is in (`Answer.DONE`), and keeps whichever came first: a helper that failed,
+went silent (`Answer.LOST`) or is slow costs no more than the solve's own time.
 """
 
 from __future__ import annotations
