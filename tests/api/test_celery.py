@@ -22,6 +22,7 @@ import redis
 from reshore.api import db
 from reshore.api.spread import CeleryScenarioHelpers
 from reshore.data.synthetic import generate
+from reshore.optimizer.solve.spread import Answer, ScenarioBound
 from tests.api.support import (
     REDIS_URL,
     Server,
@@ -299,20 +300,28 @@ def test_a_cancel_stops_a_job_while_a_worker_builds_it(cluster: Cluster) -> None
 
 
 class PatientHelpers(CeleryScenarioHelpers):
-    """The workers as helpers, with the solve waiting (up to 60 s) until a worker took an
-    offered scenario before it tries to take it itself: on a tiny instance the solve would
-    otherwise often get there first."""
+    """The workers as helpers, with the solve waiting (up to 60 s each) until a worker took
+    an offered scenario before it tries to take it itself, and until the worker answered
+    before it would solve that scenario itself too: on a small instance the solve would
+    otherwise often get there first (`tests/test_by_scenario` covers those races)."""
 
     def take(self, scenario: str) -> bool:
+        self._wait_for(scenario, "taken")
+        return super().take(scenario)
+
+    def answer(self, scenario: str) -> tuple[Answer, ScenarioBound | None]:
+        self._wait_for(scenario, "answer")
+        return super().answer(scenario)
+
+    def _wait_for(self, scenario: str, part: str) -> None:
         client = redis.Redis.from_url(REDIS_URL)
         try:
             deadline = time.monotonic() + 60
-            while client.get(self._key(scenario, "taken")) is None:
-                assert time.monotonic() < deadline, f"no worker took {scenario}"
+            while client.get(self._key(scenario, part)) is None:
+                assert time.monotonic() < deadline, f"no worker set {part} for {scenario}"
                 time.sleep(0.05)
         finally:
             client.close()
-        return super().take(scenario)
 
 
 def test_a_solve_spreads_its_scenarios_over_the_workers(cluster: Cluster) -> None:
