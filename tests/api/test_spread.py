@@ -33,11 +33,28 @@ def helpers(sent: list[tuple[str, list[str]]]) -> Iterator[CeleryScenarioHelpers
     found.close()
 
 
+@pytest.fixture
+def broker() -> Iterator[redis.Redis]:
+    """A client of the broker, to play a helper's part in its keys."""
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+OFFERED = "escalation"
+"""The scenario each test offers: tiny seed 1's second."""
+
+
+def _offer(helpers: CeleryScenarioHelpers) -> None:
+    network = generate("tiny", 1)
+    assert network.scenarios[1].scenario == OFFERED
+    helpers.offer(OFFERED, scenario_alone(network, OFFERED), 60.0)
+
+
 def test_an_offer_solved_by_a_helper_comes_back_with_its_bound(
         helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
-    network = generate("tiny", 1)
-    name = network.scenarios[1].scenario
-    helpers.offer(name, scenario_alone(network, name), 60.0)
+    name = OFFERED
+    _offer(helpers)
     (task, (solve_id, scenario)), = sent
     assert (task, scenario) == ("reshore.relax_scenario", name)
     assert helpers.answer(name) == (Answer.PENDING, None)  # not taken yet
@@ -53,42 +70,36 @@ def test_an_offer_solved_by_a_helper_comes_back_with_its_bound(
 
 def test_a_scenario_the_solve_took_first_is_left_alone(
         helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
-    network = generate("tiny", 1)
-    name = network.scenarios[1].scenario
-    helpers.offer(name, scenario_alone(network, name), 60.0)
+    name = OFFERED
+    _offer(helpers)
     assert helpers.take(name)
     assert solve_offered(REDIS_URL, sent[0][1][0], name, "helper:1") == "taken"
 
 
 def test_after_the_solve_ends_an_offer_is_withdrawn(
         helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
-    network = generate("tiny", 1)
-    name = network.scenarios[1].scenario
-    helpers.offer(name, scenario_alone(network, name), 60.0)
+    name = OFFERED
+    _offer(helpers)
     helpers.close()
     assert solve_offered(REDIS_URL, sent[0][1][0], name, "helper:1") == "withdrawn"
 
 
 def test_a_helper_that_stopped_beating_or_failed_has_lost_its_scenario(
-        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]],
+        broker: redis.Redis) -> None:
     """Taken with a heartbeat: pending; the heartbeat gone (the helper died): lost; a failure
     recorded: lost."""
-    network = generate("tiny", 1)
-    name = network.scenarios[1].scenario
-    helpers.offer(name, scenario_alone(network, name), 60.0)
+    name = OFFERED
+    _offer(helpers)
     prefix = f"reshore:spread:{sent[0][1][0]}:{name}:"
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.set(prefix + "alive", 1, ex=30)
-        client.set(prefix + "taken", "helper:1")
-        assert helpers.answer(name) == (Answer.PENDING, None)
-        client.delete(prefix + "alive")
-        assert helpers.answer(name) == (Answer.LOST, None)
-        client.set(prefix + "alive", 1, ex=30)
-        client.set(prefix + "answer", json.dumps({"failed": "MemoryError: "}))
-        assert helpers.answer(name) == (Answer.LOST, None)
-    finally:
-        client.close()
+    broker.set(prefix + "alive", 1, ex=30)
+    broker.set(prefix + "taken", "helper:1")
+    assert helpers.answer(name) == (Answer.PENDING, None)
+    broker.delete(prefix + "alive")
+    assert helpers.answer(name) == (Answer.LOST, None)
+    broker.set(prefix + "alive", 1, ex=30)
+    broker.set(prefix + "answer", json.dumps({"failed": "MemoryError: "}))
+    assert helpers.answer(name) == (Answer.LOST, None)
 
 
 @pytest.mark.parametrize("broker_url", ["redis://127.0.0.1:1/0", "amqp://guest@127.0.0.1//"])
@@ -96,9 +107,8 @@ def test_without_a_redis_broker_the_solve_does_every_scenario_itself(broker_url:
     """Nothing listening, or a broker that is not Redis: no error, the solve takes every
     scenario."""
     helpers = CeleryScenarioHelpers(broker_url, lambda name, args: None)
-    network = generate("tiny", 1)
-    name = network.scenarios[1].scenario
-    helpers.offer(name, scenario_alone(network, name), 60.0)
+    name = OFFERED
+    _offer(helpers)
     assert helpers.take(name)
     assert helpers.answer(name) == (Answer.LOST, None)
     helpers.close()
@@ -116,19 +126,15 @@ def test_only_a_redis_broker_spreads_a_workers_jobs() -> None:
 
 
 def test_an_answer_that_cannot_be_read_is_lost_and_closing_clears_the_offer(
-        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]]) -> None:
-    network = generate("tiny", 1)
-    name = network.scenarios[1].scenario
-    helpers.offer(name, scenario_alone(network, name), 60.0)
+        helpers: CeleryScenarioHelpers, sent: list[tuple[str, list[str]]],
+        broker: redis.Redis) -> None:
+    name = OFFERED
+    _offer(helpers)
     prefix = f"reshore:spread:{sent[0][1][0]}:{name}:"
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.set(prefix + "taken", "helper:1")
-        client.set(prefix + "answer", "{not json")
-        assert helpers.answer(name) == (Answer.LOST, None)
-        helpers.close()
-        assert client.exists(*(prefix + part for part in
-                               ("network", "taken", "alive", "answer"))) == 0
-        assert client.exists(f"reshore:spread:{sent[0][1][0]}:stop") == 1
-    finally:
-        client.close()
+    broker.set(prefix + "taken", "helper:1")
+    broker.set(prefix + "answer", "{not json")
+    assert helpers.answer(name) == (Answer.LOST, None)
+    helpers.close()
+    assert broker.exists(*(prefix + part for part in
+                           ("network", "taken", "alive", "answer"))) == 0
+    assert broker.exists(f"reshore:spread:{sent[0][1][0]}:stop") == 1
